@@ -1,0 +1,260 @@
+// Package atomicfile writes files so that a reader, or a process killed at any
+// moment, sees either the old complete file or the new complete one
+// (DESIGN.md §5).
+//
+// The temp file is created next to the target with O_EXCL and its final mode
+// from the first byte (a secret is never readable by others, not even for a
+// moment), written, fsynced, renamed over the target, and the directory is
+// fsynced so that the rename survives a crash. Unchanged content is not
+// rewritten, so a re-run does not touch mtimes or wake file watchers.
+//
+//	changed, err := atomicfile.WriteFile(ctx, "/vol/app.json", data, atomicfile.Options{Mode: 0o600})
+package atomicfile
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// DefaultMode is used when Options.Mode is zero.
+const DefaultMode fs.FileMode = 0o644
+
+// Options control the written file.
+type Options struct {
+	// Mode is the file's permission bits; 0 means DefaultMode.
+	Mode fs.FileMode
+	// Owner, if set, is applied to the file before it becomes visible.
+	// Changing the owner needs root (CAP_CHOWN).
+	Owner *Owner
+}
+
+// Owner is a numeric uid:gid pair.
+type Owner struct{ UID, GID int }
+
+func (o Options) mode() fs.FileMode {
+	if o.Mode == 0 {
+		return DefaultMode
+	}
+	return o.Mode.Perm()
+}
+
+// tempSuffix marks our temp files. It is exported through TempName for
+// callers and tests that need to recognise leftovers.
+const tempSuffix = ".initbox-tmp"
+
+// TempName returns the temp file name used while writing path. It is the same
+// for every run, so that a run killed between write and rename leaves at most
+// one leftover, which the next write to the same path removes.
+func TempName(path string) string {
+	dir, base := filepath.Split(path)
+	name := "." + base + tempSuffix
+	if len(name) > 255 { // NAME_MAX on every filesystem we care about
+		sum := sha256.Sum256([]byte(base))
+		name = ".initbox-" + hex.EncodeToString(sum[:12]) + tempSuffix
+	}
+	return filepath.Join(dir, name)
+}
+
+// testHookBeforeRename, when set by a test, runs after the temp file is
+// complete and synced and before it is renamed into place.
+var testHookBeforeRename func(tmp string)
+
+// WriteFile writes data to path atomically and reports whether anything
+// changed on disk. If path already holds data with the same mode (and owner,
+// when one is requested), nothing is written.
+func WriteFile(ctx context.Context, path string, data []byte, opts Options) (changed bool, err error) {
+	same, err := sameContent(path, int64(len(data)), func(r io.Reader) (bool, error) {
+		existing, err := io.ReadAll(r)
+		return bytes.Equal(existing, data), err
+	})
+	if err != nil {
+		return false, err
+	}
+	if same {
+		return fixMetadata(path, opts)
+	}
+	return true, write(ctx, path, opts, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// Write streams the content produced by fill into path atomically. It always
+// publishes the new file; use WriteFile when content is small enough to
+// compare first. If ctx ends before the rename, the temp file is removed and
+// the old file is left as it was.
+func Write(ctx context.Context, path string, opts Options, fill func(io.Writer) error) error {
+	if err := checkTarget(path); err != nil {
+		return err
+	}
+	return write(ctx, path, opts, fill)
+}
+
+func write(ctx context.Context, path string, opts Options, fill func(io.Writer) error) (err error) {
+	tmp := TempName(path)
+	f, err := createExclusive(tmp, opts.mode())
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	// The mode given to open is filtered by the umask; set it exactly. The
+	// umask only removes bits, so the file was never more open than this.
+	if err := f.Chmod(opts.mode()); err != nil {
+		return fmt.Errorf("writing %s: setting mode: %w", path, err)
+	}
+	if opts.Owner != nil {
+		if err := f.Chown(opts.Owner.UID, opts.Owner.GID); err != nil {
+			return fmt.Errorf("writing %s: setting owner %d:%d: %w", path, opts.Owner.UID, opts.Owner.GID, err)
+		}
+	}
+	if err := fill(&ctxWriter{ctx: ctx, w: f}); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: syncing: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: closing: %w", path, err)
+	}
+	if testHookBeforeRename != nil {
+		testHookBeforeRename(tmp)
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// createExclusive creates tmp with O_EXCL. A file already there is a leftover
+// of a run that was killed before its rename (the name is per target), so it
+// is removed once and the create tried again. O_EXCL also refuses to follow a
+// symlink planted at that name.
+func createExclusive(tmp string, mode fs.FileMode) (*os.File, error) {
+	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_CLOEXEC
+	f, err := os.OpenFile(tmp, flags, mode)
+	if errors.Is(err, fs.ErrExist) {
+		if rmErr := os.Remove(tmp); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("removing leftover temp file: %w", rmErr)
+		}
+		f, err = os.OpenFile(tmp, flags, mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating temp file: %w", err)
+	}
+	return f, nil
+}
+
+// checkTarget refuses a path that exists and is not a regular file: renaming
+// over a directory fails late, and replacing a symlink or device silently is
+// never what the user meant.
+func checkTarget(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	switch {
+	case fi.IsDir():
+		return fmt.Errorf("writing %s: it is a directory; give a file path inside it", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("writing %s: it exists and is not a regular file (%s); remove it or choose another path", path, fi.Mode().Type())
+	}
+	return nil
+}
+
+// sameContent reports whether path is a regular file of size n whose content
+// eq accepts. A missing file is not the same.
+func sameContent(path string, n int64, eq func(io.Reader) (bool, error)) (bool, error) {
+	if err := checkTarget(path); err != nil {
+		return false, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		// Unreadable (e.g. mode 0200): fall back to rewriting it.
+		return false, nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != n {
+		return false, nil
+	}
+	same, err := eq(f)
+	if err != nil {
+		return false, nil
+	}
+	return same, nil
+}
+
+// fixMetadata brings an unchanged file's mode and owner to what opts asks,
+// without rewriting it, and reports whether it had to.
+func fixMetadata(path string, opts Options) (bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false, fmt.Errorf("writing %s: %w", path, err)
+	}
+	changed := false
+	if opts.Owner != nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != opts.Owner.UID || int(st.Gid) != opts.Owner.GID) {
+			if err := os.Lchown(path, opts.Owner.UID, opts.Owner.GID); err != nil {
+				return false, fmt.Errorf("writing %s: setting owner: %w", path, err)
+			}
+			changed = true
+		}
+	}
+	if fi.Mode().Perm() != opts.mode() {
+		if err := os.Chmod(path, opts.mode()); err != nil {
+			return false, fmt.Errorf("writing %s: setting mode: %w", path, err)
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+// SyncDir fsyncs a directory so that renames and creations in it are durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ctxWriter stops a long write when the context ends (SIGTERM), so the temp
+// file can be removed promptly.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.w.Write(p)
+}

@@ -1,0 +1,162 @@
+// Package redact keeps secrets out of everything initbox prints: log lines,
+// error messages and the termination message (DESIGN.md §6).
+//
+// Two mechanisms work together:
+//
+//   - URL and URLString rewrite a URL for display: the userinfo and the values
+//     of sensitive query parameters become REDACTED.
+//   - Register records secret values as soon as a command reads them (a
+//     password file, a header from the environment); Scrub replaces every
+//     registered value, and anything shaped like URL credentials, in
+//     arbitrary text. The log handler, the error printer and the termination
+//     message all pass through Scrub, so a library error that quotes a
+//     secret back is caught at the edge.
+//
+// The registry is process-wide on purpose: a secret may be learned deep inside
+// one command's setup and must be hidden by the edges in app.Main, which know
+// nothing of that command's Config.
+package redact
+
+import (
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Placeholder replaces every redacted value.
+const Placeholder = "REDACTED"
+
+// MinSecretLen is the shortest value Register scrubs by value. Shorter values
+// would turn ordinary words and digits in logs into noise; they are still
+// never logged directly.
+const MinSecretLen = 4
+
+var (
+	mu       sync.RWMutex
+	secrets  = map[string]struct{}{}
+	replacer *strings.Replacer
+)
+
+// Register records secret values so that Scrub hides them. Values shorter
+// than MinSecretLen are ignored (see MinSecretLen). A value with a trailing
+// newline is registered with and without it.
+func Register(values ...string) {
+	mu.Lock()
+	defer mu.Unlock()
+	changed := false
+	for _, v := range values {
+		for _, s := range []string{v, strings.TrimRight(v, "\r\n")} {
+			if len(s) < MinSecretLen {
+				continue
+			}
+			if _, ok := secrets[s]; !ok {
+				secrets[s] = struct{}{}
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return
+	}
+	// Longest first, so that a secret containing another is replaced whole.
+	all := make([]string, 0, len(secrets))
+	for s := range secrets {
+		all = append(all, s)
+	}
+	sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) })
+	pairs := make([]string, 0, 2*len(all))
+	for _, s := range all {
+		pairs = append(pairs, s, Placeholder)
+	}
+	replacer = strings.NewReplacer(pairs...)
+}
+
+var (
+	// scheme://user:pass@ or scheme://token@ inside free text.
+	userinfoRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s@"'<>]+@`)
+	// ?token=… or &password=… inside free text.
+	queryRE = regexp.MustCompile(`([?&;][^=&\s"'<>#]*=)[^&\s"'<>#]*`)
+)
+
+// Scrub returns s with every registered secret, every URL userinfo and the
+// values of sensitive query parameters replaced by REDACTED.
+func Scrub(s string) string {
+	mu.RLock()
+	r := replacer
+	mu.RUnlock()
+	if r != nil {
+		s = r.Replace(s)
+	}
+	if strings.Contains(s, "://") {
+		s = userinfoRE.ReplaceAllString(s, "${1}"+Placeholder+"@")
+	}
+	if strings.ContainsAny(s, "?&;") {
+		s = queryRE.ReplaceAllStringFunc(s, func(m string) string {
+			eq := strings.IndexByte(m, '=')
+			if SensitiveParam(m[1:eq]) {
+				return m[:eq+1] + Placeholder
+			}
+			return m
+		})
+	}
+	return s
+}
+
+// sensitiveWords are matched case-insensitively anywhere in a parameter name,
+// so that X-Amz-Signature, access_token, sslpassword and api-key all match.
+var sensitiveWords = []string{
+	"token", "pass", "pwd", "secret", "key", "sig", "credential", "auth", "session", "cookie",
+}
+
+// SensitiveParam reports whether a query parameter or header named name
+// probably carries a secret.
+func SensitiveParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range sensitiveWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// URL returns u for display: userinfo replaced by REDACTED, sensitive query
+// values replaced by REDACTED, and any registered secret scrubbed.
+func URL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	if c.User != nil {
+		c.User = url.User(Placeholder)
+	}
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k, vs := range q {
+			if SensitiveParam(k) {
+				for i := range vs {
+					vs[i] = Placeholder
+				}
+			}
+		}
+		c.RawQuery = q.Encode()
+	}
+	return Scrub(c.String())
+}
+
+// URLString is URL for a raw string. A string that does not parse is scrubbed
+// as free text and its query dropped, because the parser cannot say which part
+// is secret.
+func URLString(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		s := Scrub(raw)
+		if i := strings.IndexByte(s, '?'); i >= 0 {
+			s = s[:i] + "?" + Placeholder
+		}
+		return s
+	}
+	return URL(u)
+}
