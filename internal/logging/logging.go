@@ -66,6 +66,9 @@ func New(w io.Writer, o Options) (*slog.Logger, error) {
 // durations and times pass through untouched.
 func scrubAttr(_ []string, a slog.Attr) slog.Attr {
 	switch a.Value.Kind() {
+	case slog.KindDuration:
+		// "1.5s" in both formats; JSON would otherwise print nanoseconds.
+		a.Value = slog.StringValue(a.Value.Duration().String())
 	case slog.KindString:
 		a.Value = slog.StringValue(redact.Scrub(a.Value.String()))
 	case slog.KindAny:

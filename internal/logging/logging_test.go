@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/initbox/initbox/internal/redact"
 )
@@ -74,5 +75,14 @@ func TestSecretsAreScrubbedFromAttributes(t *testing.T) {
 		if !strings.Contains(out, "REDACTED") {
 			t.Errorf("%s log shows no redaction: %s", format, out)
 		}
+	}
+}
+
+func TestDurationsAreReadableInJSON(t *testing.T) {
+	var buf bytes.Buffer
+	l, _ := New(&buf, Options{Format: "json"})
+	l.Info("x", "elapsed", 1500*time.Millisecond)
+	if !strings.Contains(buf.String(), `"elapsed":"1.5s"`) {
+		t.Errorf("duration not rendered as text: %s", buf.String())
 	}
 }

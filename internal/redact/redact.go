@@ -18,7 +18,9 @@
 package redact
 
 import (
+	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -159,4 +161,17 @@ func URLString(raw string) string {
 		return s
 	}
 	return URL(u)
+}
+
+// ReadSecretFile reads a secret from a file (a mounted Kubernetes Secret, a
+// Docker secret), drops one trailing newline, and registers the value so
+// that Scrub hides it. Errors name the file, never its content.
+func ReadSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading secret file: %w", err)
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	Register(s)
+	return s, nil
 }

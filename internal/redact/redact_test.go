@@ -2,6 +2,7 @@ package redact
 
 import (
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 )
@@ -87,5 +88,23 @@ func TestSensitiveParam(t *testing.T) {
 		if SensitiveParam(n) {
 			t.Errorf("SensitiveParam(%q) = true", n)
 		}
+	}
+}
+
+func TestReadSecretFile(t *testing.T) {
+	path := t.TempDir() + "/token"
+	if err := os.WriteFile(path, []byte("file-secret-9q8w\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSecretFile(path)
+	if err != nil || got != "file-secret-9q8w" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if s := Scrub("token is file-secret-9q8w"); s != "token is REDACTED" {
+		t.Errorf("value not registered: %q", s)
+	}
+	_, err = ReadSecretFile(t.TempDir() + "/missing")
+	if err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("err = %v, want the path named", err)
 	}
 }

@@ -68,8 +68,9 @@ type Attempt struct {
 
 // Do calls op until it returns nil, returns an error marked Permanent, or ctx
 // ends. The first call is immediate. When ctx's deadline passes, Do returns a
-// *DeadlineError holding the last real error; when ctx is cancelled for
-// another reason, it returns context.Cause(ctx).
+// *DeadlineError; when ctx is cancelled for another reason (a signal), a
+// *StoppedError that unwraps to context.Cause(ctx). Both hold the last real
+// error: an attempt cut short by the end of ctx does not replace it.
 func Do(ctx context.Context, p Policy, op func(context.Context) error) error {
 	if p.Interval <= 0 {
 		p.Interval = DefaultInterval
@@ -166,8 +167,40 @@ func ended(ctx context.Context, last error, attempts int, elapsed time.Duration)
 	if errors.Is(cause, context.DeadlineExceeded) {
 		return &DeadlineError{Last: last, Attempts: attempts, Elapsed: elapsed}
 	}
-	return cause
+	return &StoppedError{Cause: cause, Last: last, Attempts: attempts}
 }
+
+// Last returns the last real error held by a *DeadlineError or
+// *StoppedError in err's chain, or nil.
+func Last(err error) error {
+	var de *DeadlineError
+	if errors.As(err, &de) {
+		return de.Last
+	}
+	var se *StoppedError
+	if errors.As(err, &se) {
+		return se.Last
+	}
+	return nil
+}
+
+// StoppedError is returned when ctx was cancelled, not by its deadline,
+// while Do was still retrying. It unwraps to the cancellation cause, so the
+// exit code of a signal survives.
+type StoppedError struct {
+	Cause    error
+	Last     error // the last real error, nil if no attempt finished
+	Attempts int
+}
+
+func (e *StoppedError) Error() string {
+	if e.Last == nil {
+		return e.Cause.Error()
+	}
+	return e.Cause.Error() + "; last error: " + e.Last.Error()
+}
+
+func (e *StoppedError) Unwrap() error { return e.Cause }
 
 // DeadlineError is returned when the context's deadline passed while Do was
 // still retrying. It exits with code 124.

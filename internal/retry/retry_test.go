@@ -74,7 +74,7 @@ func TestDeadlineKeepsLastRealError(t *testing.T) {
 	if !errors.As(err, &de) {
 		t.Fatalf("err = %T %v, want *DeadlineError", err, err)
 	}
-	if de.Last == nil || de.Last.Error() != "connection refused" {
+	if de.Last == nil || de.Last.Error() != "connection refused" || Last(err) != de.Last {
 		t.Errorf("Last = %v, want the last real error", de.Last)
 	}
 	if exitcode.Of(err) != exitcode.Deadline {
@@ -97,6 +97,9 @@ func TestCancelReturnsCause(t *testing.T) {
 	})
 	if !errors.Is(err, cause) || exitcode.Of(err) != exitcode.SIGTERM {
 		t.Fatalf("err = %v (code %d), want the SIGTERM cause", err, exitcode.Of(err))
+	}
+	if Last(err) == nil || Last(err).Error() != "refused" || !strings.Contains(err.Error(), "last error: refused") {
+		t.Fatalf("err = %v; want the last real error kept", err)
 	}
 }
 

@@ -1,0 +1,169 @@
+// Package app is initbox's command line: it picks the command (from argv[0]
+// or the first argument), parses flags with urfave/cli, sets up logging, runs
+// the command, and turns the result into an exit code, one error line on
+// stderr and the termination message (DESIGN.md §1–3).
+//
+// cmd/initbox/main.go is only:
+//
+//	ctx, stop := app.SignalContext(context.Background())
+//	code := app.Main(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+//	stop()
+//	os.Exit(code)
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/initbox/initbox/internal/clix"
+	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/logging"
+	"github.com/initbox/initbox/internal/redact"
+	"github.com/initbox/initbox/internal/termlog"
+	"github.com/initbox/initbox/internal/version"
+	"github.com/initbox/initbox/wait"
+)
+
+// SignalContext returns a context cancelled by SIGINT or SIGTERM, with an
+// *exitcode.Interrupted cause naming the signal (so the exit code is 130 or
+// 143). Later signals are absorbed until stop is called, so that cleanup can
+// finish.
+func SignalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(&exitcode.Interrupted{Signal: s})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(context.Canceled)
+	}
+}
+
+// commands returns the commands, freshly built: each holds its own Config.
+func commands() []*cli.Command {
+	return []*cli.Command{
+		wait.Command(),
+		{
+			Name:  "version",
+			Usage: "print version, commit and Go version",
+			Action: func(c *cli.Context) error {
+				_, err := fmt.Fprintln(c.App.Writer, version.String())
+				return err
+			},
+		},
+	}
+}
+
+const appHelp = `initbox runs the steps that must finish before an application starts:
+wait for dependencies, fetch configuration and secrets, render templates, seed
+volumes. One static binary; every command is also reachable through a link
+named after it (wait-for).
+
+Examples:
+  initbox wait tcp://db:5432 http://api:8080/healthz
+  wait-for --timeout 60s db:5432 -- /app/server
+
+Exit codes: 0 done, 1 failed, 2 bad usage, 124 timed out, 130/143 interrupted.
+Every flag can also be set as INITBOX_<COMMAND>_<FLAG> (INITBOX_WAIT_TIMEOUT=60s);
+--log-format, --log-level and --termination-log as INITBOX_<FLAG>.`
+
+// Main runs initbox with args (os.Args) and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var common clix.Common
+	cmds := commands()
+	for _, c := range cmds {
+		c.Flags = append(c.Flags, clix.CommonFlags(&common)...)
+		c.OnUsageError = usageError
+		c.Before = func(*cli.Context) error {
+			logger, err := logging.New(stderr, common.Log)
+			if err != nil {
+				return exitcode.Usage(err)
+			}
+			slog.SetDefault(logger)
+			return nil
+		}
+	}
+	app := &cli.App{
+		Name:               "initbox",
+		Usage:              "bootstrap steps for init containers and one-shot services",
+		Description:        appHelp,
+		Version:            version.Version,
+		HideVersion:        true,
+		Commands:           cmds,
+		Reader:             stdin,
+		Writer:             stdout,
+		ErrWriter:          stderr,
+		OnUsageError:       usageError,
+		ExitErrHandler:     func(*cli.Context, error) {}, // Main decides the exit code
+		SliceFlagSeparator: "\n",                         // a header value may contain commas
+	}
+
+	argv, name, err := normalize(args, cmds)
+	if err == nil && len(argv) == 1 {
+		// No command at all: in an init container that is a broken manifest,
+		// so say how to use initbox and fail rather than exit 0.
+		app.Writer = stderr
+		_ = app.Run([]string{argv[0], "help"})
+		err = exitcode.Usagef("no command given")
+	}
+	start := time.Now()
+	if err == nil {
+		err = app.RunContext(ctx, argv)
+	}
+	return finish(ctx, name, err, time.Since(start), common, stderr)
+}
+
+// finish reports err once, at the edge: one scrubbed log line on stderr and
+// the termination message, and returns the exit code.
+func finish(ctx context.Context, name string, err error, took time.Duration, common clix.Common, stderr io.Writer) int {
+	if err == nil {
+		return exitcode.OK
+	}
+	code := exitcode.Of(err)
+	var in *exitcode.Interrupted
+	if errors.As(context.Cause(ctx), &in) {
+		// Whatever the command made of the cancellation, a signal decides.
+		code = in.ExitCode()
+		if !errors.As(err, &in) {
+			err = fmt.Errorf("%w: %w", in, err)
+		}
+	}
+	if name == "" {
+		name = "initbox"
+	}
+	msg := redact.Scrub(err.Error())
+	logger, lerr := logging.New(stderr, common.Log)
+	if lerr != nil {
+		logger, _ = logging.New(stderr, logging.Options{})
+	}
+	attrs := []any{"command", name, "exit_code", code, "elapsed", took.Round(time.Millisecond), "error", msg}
+	if code == exitcode.UsageCode {
+		help := "run 'initbox help'"
+		if name != "initbox" {
+			help = "run 'initbox " + name + " --help'"
+		}
+		attrs = append(attrs, "hint", help)
+	}
+	logger.Error("failed", attrs...)
+	if werr := termlog.Write(common.TerminationLog, name+": "+msg); werr != nil {
+		logger.Warn("termination message not written", "error", werr)
+	}
+	return code
+}

@@ -1,0 +1,88 @@
+// Package clix holds what the per-command CLI adapters (wait/cli.go, …)
+// share: environment variable names, the flags every command has, and the
+// flags for the same idea in several commands (timeouts, TLS), so that a user
+// who learned one command can predict the others (DESIGN.md §1).
+//
+// Only cli.go adapters and internal/app import this package.
+package clix
+
+import (
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/initbox/initbox/internal/logging"
+	"github.com/initbox/initbox/internal/tlsconfig"
+)
+
+// Env returns the environment variable for a command's flag:
+// Env("wait", "attempt-timeout") is INITBOX_WAIT_ATTEMPT_TIMEOUT.
+func Env(command, flag string) []string {
+	return []string{"INITBOX_" + envName(command) + "_" + envName(flag)}
+}
+
+// GlobalEnv returns the environment variable for a flag every command has:
+// GlobalEnv("log-format") is INITBOX_LOG_FORMAT.
+func GlobalEnv(flag string) []string { return []string{"INITBOX_" + envName(flag)} }
+
+func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
+
+// Common holds the flags every command has.
+type Common struct {
+	Log logging.Options
+	// TerminationLog is where the one-line failure message goes; "" means
+	// /dev/termination-log when it exists.
+	TerminationLog string
+}
+
+// CommonFlags binds the flags every command has to c.
+func CommonFlags(c *Common) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", EnvVars: GlobalEnv("log-format"), Destination: &c.Log.Format, Category: "Logging"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: GlobalEnv("log-level"), Destination: &c.Log.Level, Category: "Logging"},
+		&cli.StringFlag{Name: "termination-log", Usage: "file for the one-line failure message (default /dev/termination-log when it exists)", EnvVars: GlobalEnv("termination-log"), Destination: &c.TerminationLog, Category: "Logging"},
+	}
+}
+
+// TimeoutFlags binds --timeout and --attempt-timeout for a command that
+// retries.
+func TimeoutFlags(command string, timeout, attempt *time.Duration, defTimeout, defAttempt time.Duration) []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "timeout", Value: defTimeout, Usage: "overall deadline; 0 waits forever (exit 124 when it runs out)", EnvVars: Env(command, "timeout"), Destination: timeout, Category: "Timing"},
+		&cli.DurationFlag{Name: "attempt-timeout", Value: defAttempt, Usage: "deadline for one attempt", EnvVars: Env(command, "attempt-timeout"), Destination: attempt, Category: "Timing"},
+	}
+}
+
+// BackoffFlags binds --interval and --max-interval.
+func BackoffFlags(command string, interval, max *time.Duration, defInterval, defMax time.Duration) []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "interval", Value: defInterval, Usage: "wait after the first failed attempt; doubles each time (±20% jitter)", EnvVars: Env(command, "interval"), Destination: interval, Category: "Timing"},
+		&cli.DurationFlag{Name: "max-interval", Value: defMax, Usage: "longest wait between attempts", EnvVars: Env(command, "max-interval"), Destination: max, Category: "Timing"},
+	}
+}
+
+// TLSFlags binds the TLS options (DESIGN.md §7).
+func TLSFlags(command string, o *tlsconfig.Options) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM bundle of CAs to trust instead of the system/embedded roots", EnvVars: Env(command, "ca-file"), Destination: &o.CAFile, Category: "TLS"},
+		&cli.StringFlag{Name: "client-cert", Usage: "PEM client certificate for mutual TLS", EnvVars: Env(command, "client-cert"), Destination: &o.ClientCert, Category: "TLS"},
+		&cli.StringFlag{Name: "client-key", Usage: "PEM private key for --client-cert (a file; never the key itself)", EnvVars: Env(command, "client-key"), Destination: &o.ClientKey, Category: "TLS"},
+		&cli.StringFlag{Name: "server-name", Usage: "name to verify the server certificate against (and send in SNI)", EnvVars: Env(command, "server-name"), Destination: &o.ServerName, Category: "TLS"},
+		&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "do not verify server certificates (logs a warning every time)", EnvVars: Env(command, "insecure-skip-verify"), Destination: &o.InsecureSkipVerify, Category: "TLS"},
+	}
+}
+
+// Args splits a command's positional arguments at the first "--": what
+// comes before are the command's arguments, what comes after is the tail
+// (for wait, the command to exec). internal/app guarantees that a "--" the
+// user typed reaches the command this way.
+func Args(c *cli.Context) (args, tail []string) {
+	all := c.Args().Slice()
+	for i, a := range all {
+		if a == "--" {
+			return all[:i], all[i+1:]
+		}
+	}
+	return all, nil
+}

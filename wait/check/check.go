@@ -1,0 +1,66 @@
+// Package check defines what every wait target implements: a Checker that
+// reports whether one dependency is ready, and the NotReady marker that tells
+// "may become ready, keep waiting" apart from "waiting cannot help".
+//
+// Checkers for new schemes (in their own packages) implement Checker and wrap
+// retryable errors with NotReady:
+//
+//	func (c *myChecker) Check(ctx context.Context) error {
+//		if err := ping(ctx); err != nil {
+//			return check.Net(err) // NotReady unless it is a TLS or permission failure
+//		}
+//		return nil
+//	}
+package check
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	"github.com/initbox/initbox/internal/tlsconfig"
+)
+
+// A Checker reports whether one dependency is ready. Check returns nil when
+// it is, a NotReady error when it may become ready, and any other error when
+// waiting longer cannot help (bad URL, TLS failure, 401).
+type Checker interface {
+	String() string // redacted, safe to log
+	Check(ctx context.Context) error
+}
+
+type notReadyError struct{ err error }
+
+func (e *notReadyError) Error() string { return e.err.Error() }
+func (e *notReadyError) Unwrap() error { return e.err }
+
+// NotReady marks err as a state that may heal by waiting. A nil err stays
+// nil.
+func NotReady(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &notReadyError{err: err}
+}
+
+// IsNotReady reports whether err was marked with NotReady.
+func IsNotReady(err error) bool {
+	var n *notReadyError
+	return errors.As(err, &n)
+}
+
+// Net classifies an error from dialling or talking to a server. Everything
+// that can heal by waiting (refused, reset, unreachable, DNS name not there
+// yet, timeouts, EOF while the server starts) is NotReady; a TLS verification
+// failure or a permission error is returned as it is, because waiting will not
+// change it. Unknown errors count as NotReady: a wait tool that gives up on an
+// error it does not know is worse than one that reports it at the deadline.
+func Net(err error) error {
+	if err == nil {
+		return nil
+	}
+	if tlsconfig.IsVerificationError(err) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		return err
+	}
+	return NotReady(err)
+}

@@ -1,0 +1,151 @@
+package wait
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/initbox/initbox/internal/redact"
+	"github.com/initbox/initbox/wait/check"
+)
+
+// target is one parsed target URL with its per-target options.
+type target struct {
+	display string // redacted URL, safe to log
+	checker check.Checker
+
+	// From the URL fragment (#optional,timeout=30s,…).
+	optional       bool
+	timeout        time.Duration // 0: only the overall --timeout
+	attemptTimeout time.Duration // 0: --attempt-timeout
+	stable         int           // 0: --stable
+}
+
+// schemes lists the target schemes, for error messages and help.
+const schemes = "tcp://, http://, https://, unix://, file://, dns://"
+
+// hostPortRE matches the bare host:port form wait-for-it users write.
+var hostPortRE = regexp.MustCompile(`^(\[[0-9a-fA-F:.%\w]+\]|[A-Za-z0-9][A-Za-z0-9.\-_]*):[0-9]+(#.*)?$`)
+
+// parseTarget parses one target. Everything after '#' is initbox's own
+// per-target options; the query belongs to the scheme (the HTTP query string,
+// file's nonempty, dns's type).
+func parseTarget(raw string, h *httpSettings) (*target, error) {
+	if hostPortRE.MatchString(raw) {
+		raw = "tcp://" + raw
+	}
+	display := redact.URLString(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		var inner error = err
+		if ue, ok := err.(*url.Error); ok {
+			inner = ue.Err
+		}
+		return nil, fmt.Errorf("target %s: %v", display, inner)
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("target %s: no scheme; write it as a URL: %s (or host:port for tcp)", display, schemes)
+	}
+	t := &target{}
+	if err := t.parseOptions(u.Fragment); err != nil {
+		return nil, fmt.Errorf("target %s: %w", display, err)
+	}
+	u.Fragment, u.RawFragment = "", ""
+	t.display = redact.URL(u)
+
+	switch strings.ToLower(u.Scheme) {
+	case "tcp", "tcp4", "tcp6":
+		t.checker, err = newTCP(u, t.display)
+	case "http", "https":
+		t.checker, err = newHTTP(u, t.display, h)
+	case "unix":
+		t.checker, err = newUnix(u, t.display)
+	case "file":
+		t.checker, err = newFile(u, t.display)
+	case "dns":
+		t.checker, err = newDNS(u, t.display)
+	default:
+		err = fmt.Errorf("unknown scheme %q; use %s", u.Scheme, schemes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", t.display, err)
+	}
+	return t, nil
+}
+
+// parseOptions reads the fragment: comma-separated key[=value] pairs.
+func (t *target) parseOptions(frag string) error {
+	if frag == "" {
+		return nil
+	}
+	for _, kv := range strings.Split(frag, ",") {
+		k, v, hasValue := strings.Cut(strings.TrimSpace(kv), "=")
+		var err error
+		switch k {
+		case "optional":
+			t.optional = !hasValue || v == "true" || v == "1"
+			if hasValue && !t.optional && v != "false" && v != "0" {
+				err = fmt.Errorf("#optional=%q: use true or false", v)
+			}
+		case "timeout":
+			t.timeout, err = positiveDuration(k, v)
+		case "attempt-timeout":
+			t.attemptTimeout, err = positiveDuration(k, v)
+		case "stable":
+			t.stable, err = strconv.Atoi(v)
+			if err != nil || t.stable < 1 {
+				err = fmt.Errorf("#stable=%q: want a whole number ≥ 1", v)
+			}
+		case "":
+			continue
+		default:
+			err = fmt.Errorf("unknown option #%s; per-target options are optional, timeout=DURATION, attempt-timeout=DURATION, stable=N", k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func positiveDuration(k, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("#%s=%q: want a duration like 30s or 2m", k, v)
+	}
+	return d, nil
+}
+
+// hostPort checks that a URL names a host and a numeric port.
+func hostPort(u *url.URL) (string, error) {
+	host, port := u.Hostname(), u.Port()
+	if host == "" {
+		return "", fmt.Errorf("missing host; write it as %s://host:port", u.Scheme)
+	}
+	if port == "" {
+		return "", fmt.Errorf("missing port; write it as %s://%s:PORT", u.Scheme, u.Host)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// noExtras refuses URL parts a scheme does not use, so that a typo is not
+// silently ignored.
+func noExtras(u *url.URL, path, query bool) error {
+	if !path && u.Path != "" && u.Path != "/" {
+		return fmt.Errorf("%s:// targets take no path (%q)", u.Scheme, u.Path)
+	}
+	if !query && u.RawQuery != "" {
+		return fmt.Errorf("%s:// targets take no query (?%s); per-target options go after #", u.Scheme, u.RawQuery)
+	}
+	if u.User != nil && u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%s:// targets take no user or password", u.Scheme)
+	}
+	return nil
+}
