@@ -56,9 +56,11 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 	}
 }
 
-// commands returns the commands, freshly built: each holds its own Config.
-func commands() []*cli.Command {
-	return []*cli.Command{
+// commands returns the commands, freshly built (each holds its own Config),
+// with the flags every command shares bound to common, and logging set up
+// on stderr before a command runs.
+func commands(common *clix.Common, stderr io.Writer) []*cli.Command {
+	cmds := []*cli.Command{
 		wait.Command(),
 		{
 			Name:  "version",
@@ -69,6 +71,19 @@ func commands() []*cli.Command {
 			},
 		},
 	}
+	for _, c := range cmds {
+		c.Flags = append(c.Flags, clix.CommonFlags(common)...)
+		c.OnUsageError = usageError
+		c.Before = func(*cli.Context) error {
+			logger, err := logging.New(stderr, common.Log)
+			if err != nil {
+				return exitcode.Usage(err)
+			}
+			slog.SetDefault(logger)
+			return nil
+		}
+	}
+	return cmds
 }
 
 const appHelp = `initbox runs the steps that must finish before an application starts:
@@ -87,19 +102,7 @@ Every flag can also be set as INITBOX_<COMMAND>_<FLAG> (INITBOX_WAIT_TIMEOUT=60s
 // Main runs initbox with args (os.Args) and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var common clix.Common
-	cmds := commands()
-	for _, c := range cmds {
-		c.Flags = append(c.Flags, clix.CommonFlags(&common)...)
-		c.OnUsageError = usageError
-		c.Before = func(*cli.Context) error {
-			logger, err := logging.New(stderr, common.Log)
-			if err != nil {
-				return exitcode.Usage(err)
-			}
-			slog.SetDefault(logger)
-			return nil
-		}
-	}
+	cmds := commands(&common, stderr)
 	app := &cli.App{
 		Name:               "initbox",
 		Usage:              "bootstrap steps for init containers and one-shot services",
@@ -149,6 +152,10 @@ func finish(ctx context.Context, name string, err error, took time.Duration, com
 		name = "initbox"
 	}
 	msg := redact.Scrub(err.Error())
+	// The error may have come before flags and environment were parsed.
+	if common.Log.Format == "" {
+		common.Log.Format = os.Getenv(clix.GlobalEnv("log-format")[0])
+	}
 	logger, lerr := logging.New(stderr, common.Log)
 	if lerr != nil {
 		logger, _ = logging.New(stderr, logging.Options{})
@@ -162,7 +169,11 @@ func finish(ctx context.Context, name string, err error, took time.Duration, com
 		attrs = append(attrs, "hint", help)
 	}
 	logger.Error("failed", attrs...)
-	if werr := termlog.Write(common.TerminationLog, name+": "+msg); werr != nil {
+	path := common.TerminationLog
+	if path == "" {
+		path = os.Getenv(clix.GlobalEnv("termination-log")[0])
+	}
+	if werr := termlog.Write(path, name+": "+msg); werr != nil {
 		logger.Warn("termination message not written", "error", werr)
 	}
 	return code
