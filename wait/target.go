@@ -15,6 +15,7 @@ import (
 
 // target is one parsed target URL with its per-target options.
 type target struct {
+	index   int    // position on the command line, to report in that order
 	display string // redacted URL, safe to log
 	checker check.Checker
 

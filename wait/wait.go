@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -126,11 +127,12 @@ func (c Config) plan(ctx context.Context, load bool) ([]*target, error) {
 		}
 	}
 	targets := make([]*target, 0, len(c.Targets))
-	for _, raw := range c.Targets {
+	for i, raw := range c.Targets {
 		t, err := parseTarget(raw, h)
 		if err != nil {
 			return nil, err
 		}
+		t.index = i
 		if t.optional && c.Any {
 			return nil, fmt.Errorf("target %s: #optional has no meaning with --any (any ready target is enough)", t.display)
 		}
@@ -363,8 +365,10 @@ func Run(ctx context.Context, c Config) error {
 		elapsed.Round(100*time.Millisecond), notReady(append(failed, abandoned...))))
 }
 
-// notReady lists targets with the last error of each.
+// notReady lists targets with the last error of each, in the order they
+// were given.
 func notReady(rs []result) string {
+	slices.SortFunc(rs, func(a, b result) int { return a.t.index - b.t.index })
 	var parts []string
 	for _, r := range rs {
 		last := "no check finished"

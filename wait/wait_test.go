@@ -149,7 +149,7 @@ func TestTimeoutNamesEveryTargetAndLastError(t *testing.T) {
 	err, _ := run(t, t.Context(), c)
 	wantCode(t, err, exitcode.Deadline)
 	msg := err.Error()
-	for _, want := range []string{"tcp://" + refused, "connection refused", srv.URL + "/health", "HTTP 503", "file:///nonexistent/initbox-test", "does not exist"} {
+	for _, want := range []string{"not ready: tcp://" + refused + " (", "connection refused", "; " + srv.URL + "/health (", "HTTP 503", "; file:///nonexistent/initbox-test (", "does not exist"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q: %s", want, msg)
 		}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -113,6 +114,9 @@ func Do(ctx context.Context, p Policy, op func(context.Context) error) error {
 			// Its error says only that; keep the previous real one if any.
 			if last == nil {
 				last = err
+				if isTimeout(err) {
+					last = fmt.Errorf("no answer before the end: %w", err)
+				}
 			}
 			return ended(ctx, last, n, time.Since(start))
 		}
@@ -142,6 +146,13 @@ func Do(ctx context.Context, p Policy, op func(context.Context) error) error {
 }
 
 var errAttemptTimeout = errors.New("attempt timed out")
+
+// isTimeout reports whether err only says that time ran out.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
 
 // attempt runs op once under its own deadline. An attempt that ran out of
 // its own time is always retryable, whatever op made of the error.

@@ -184,3 +184,15 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		}
 	}
 }
+
+func TestDeadlineDuringFirstAttempt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	err := Do(ctx, fast, func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if Last(err) == nil || !strings.Contains(Last(err).Error(), "no answer before the end") {
+		t.Fatalf("Last = %v; want it to say the attempt never answered", Last(err))
+	}
+}

@@ -1,0 +1,93 @@
+# initbox — every target CI and the README use. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+PKG       := github.com/initbox/initbox
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
+# Names the binary answers to (internal/app links); a symlink each in the image.
+LINKS     := wait-for
+TAG       ?= dev
+IMAGE_NAME ?= initbox
+IMAGE     := $(IMAGE_NAME):$(TAG)
+BUSYBOX   ?= /bin/busybox
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# No registry here: the reaper image cannot be pulled; tests clean up themselves.
+export TESTCONTAINERS_RYUK_DISABLED := true
+export CGO_ENABLED := 0
+
+.PHONY: help build test unit e2e lint image images demo demo-down bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build the static binary into build/initbox
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o build/initbox ./cmd/initbox
+
+test: unit e2e ## unit tests, then end-to-end tests on Docker (what CI runs)
+
+unit: ## unit and integration tests (no Docker)
+	$(GO) test -count=1 -race ./...
+
+e2e: ## end-to-end tests: images, the pod harness, docker-compose (needs Docker)
+	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/ 2>&1 | grep -Ev '^(20[0-9]{2}/|\s*$$)' ; exit $${PIPESTATUS[0]}
+
+lint: ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags e2e ./e2e/
+
+# build-image DOCKERFILE CONTEXT NAME: build CONTEXT under a tag keyed by its
+# content (skipped when that tag exists), then tag it NAME:$(TAG).
+define build-image
+	cp $(1) $(2)/Dockerfile
+	tag=$$(cd $(2) && tar -c --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner . | sha256sum | cut -c1-16); \
+	if docker image inspect $(3):$$tag >/dev/null 2>&1; then echo "$(3):$$tag is up to date"; \
+	else out=$$(docker build --build-arg VERSION=$(VERSION) -t $(3):$$tag $(2) 2>&1) || { echo "$$out"; exit 1; }; echo "built $(3):$$tag"; fi; \
+	docker tag $(3):$$tag $(3):$(TAG)
+endef
+
+image: build ## build the initbox image (FROM scratch, nothing pulled) as $(IMAGE)
+	rm -rf build/image && mkdir -p build/image/rootfs/usr/local/bin
+	cp build/initbox build/image/rootfs/initbox
+	for l in initbox $(LINKS); do ln -s /initbox build/image/rootfs/usr/local/bin/$$l; done
+	$(call build-image,images/Dockerfile,build/image,$(IMAGE_NAME))
+	@docker image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
+
+images: image ## the initbox image plus the test/demo images (busybox app, testbin)
+	@test -x $(BUSYBOX) || { echo "$(BUSYBOX) missing: apt-get install busybox-static (.ci/run does)"; exit 1; }
+	rm -rf build/busybox && mkdir -p build/busybox/rootfs/bin build/busybox/rootfs/tmp
+	chmod 1777 build/busybox/rootfs/tmp
+	cp $(BUSYBOX) build/busybox/rootfs/bin/busybox
+	for a in $$($(BUSYBOX) --list); do [ "$$a" = busybox ] || ln -s busybox build/busybox/rootfs/bin/$$a; done
+	$(call build-image,images/busybox.Dockerfile,build/busybox,initbox-busybox)
+	rm -rf build/testbin && mkdir -p build/testbin/rootfs
+	$(GO) build -trimpath -ldflags "-s -w" -o build/testbin/rootfs/testbin ./e2e/testbin
+	$(call build-image,images/testbin.Dockerfile,build/testbin,initbox-testbin)
+
+COMPOSE := docker-compose -p initbox-demo -f examples/compose/docker-compose.yml
+
+demo: images ## run the bootstrap chain in docker-compose and show what the app received
+	-$(COMPOSE) down -v --remove-orphans >/dev/null 2>&1
+	$(COMPOSE) up -d
+	@echo "--- waiting for the app to finish (the dependency comes up late on purpose)"
+	@docker wait $$($(COMPOSE) ps -q app) >/dev/null
+	@for s in api wait app; do echo "--- $$s:"; $(COMPOSE) logs --no-color --no-log-prefix $$s | sed 's/^/  /'; done
+	@echo "--- the app's exit code: $$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -q app))"
+	@echo "--- 'make demo-down' removes it; 'docker-compose -p initbox-demo -f examples/compose/docker-compose.yml logs' shows it again"
+
+demo-down: ## remove the demo's containers and volumes
+	$(COMPOSE) down -v --remove-orphans
+
+bench: images ## binary/image size, cold start, readiness lag and attempts vs wait-for-it
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 20x -count 1 ./e2e/ 2>&1 | grep -Ev '^20[0-9]{2}/'
+
+clean: ## remove build output and the images built here
+	rm -rf build
+	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^initbox(-busybox|-testbin)?:' | xargs -r docker rmi -f >/dev/null

@@ -1,0 +1,273 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// The pod harness reproduces Kubernetes init-container semantics on Docker
+// (DESIGN.md §9): a pause container holds the pod's network namespace; init
+// containers join it and run one at a time, in order, each to exit 0 before
+// the next starts; a failing init container stops the pod and the main
+// containers never start; emptyDir volumes are Docker volumes (mode 0777, as
+// the kubelet makes them); each container gets a /dev/termination-log file,
+// bind-mounted like the kubelet does.
+
+// Pod describes what to run.
+type Pod struct {
+	Name string
+	// Network is a Docker network to join (to reach "services" by alias);
+	// "" gives the pod a network of its own.
+	Network string
+	// Volumes are emptyDir volumes, referred to by these names in mounts.
+	Volumes        []string
+	InitContainers []Container
+	// Containers are the main containers; they run to completion.
+	Containers []Container
+	// Timeout bounds each container's run (default 2m).
+	Timeout time.Duration
+}
+
+// Container is one container of a pod, in Kubernetes terms.
+type Container struct {
+	Name    string
+	Image   string
+	Command []string // overrides the image's ENTRYPOINT (k8s command)
+	Args    []string // overrides CMD (k8s args)
+	Env     map[string]string
+	// VolumeMounts maps a pod volume name to a mount path.
+	VolumeMounts map[string]string
+	// Restricted applies the Kubernetes "restricted" security profile:
+	// read-only root filesystem, all capabilities dropped,
+	// no-new-privileges, and (unless User says otherwise) the image's user.
+	Restricted bool
+	// User overrides the image's user ("uid:gid").
+	User string
+}
+
+// Status is what the harness recorded about one container.
+type Status struct {
+	Name                  string
+	Ran                   bool
+	ExitCode              int
+	Logs                  string
+	TerminationMessage    string
+	StartedAt, FinishedAt time.Time
+	// As Docker ran it.
+	User           string
+	ReadonlyRootfs bool
+	CapDrop        []string
+}
+
+// PodStatus holds the statuses of a pod's containers, in order.
+type PodStatus struct {
+	Init, Main []Status
+}
+
+// Get returns the status of the container called name.
+func (p *PodStatus) Get(t *testing.T, name string) Status {
+	t.Helper()
+	for _, s := range append(append([]Status{}, p.Init...), p.Main...) {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no container %q in the pod", name)
+	return Status{}
+}
+
+var seq atomic.Int64
+
+// unique returns a name no other test of this run uses.
+func unique(prefix string) string {
+	return fmt.Sprintf("ib-%s-%d-%d", prefix, os.Getpid(), seq.Add(1))
+}
+
+// NewNetwork creates a Docker network removed when the test ends.
+func NewNetwork(t *testing.T) string {
+	t.Helper()
+	nw, err := network.New(t.Context())
+	testcontainers.CleanupNetwork(t, nw)
+	if err != nil {
+		t.Fatalf("creating network: %v", err)
+	}
+	return nw.Name
+}
+
+// Service starts a long-running container on a network under an alias, like
+// a Kubernetes Service in front of another pod. It is removed when the test
+// ends.
+func Service(t *testing.T, networkName, alias string, c Container) testcontainers.Container {
+	t.Helper()
+	req := request(c)
+	req.Networks = []string{networkName}
+	req.NetworkAliases = map[string][]string{networkName: {alias}}
+	ctr, err := testcontainers.GenericContainer(t.Context(), testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	testcontainers.CleanupContainer(t, ctr, testcontainers.StopTimeout(0))
+	if err != nil {
+		t.Fatalf("starting service %s: %v", alias, err)
+	}
+	return ctr
+}
+
+// RunPod runs a pod to completion and returns what happened. Containers,
+// volumes and networks are removed when the test ends, pass or fail.
+func RunPod(t *testing.T, pod Pod) *PodStatus {
+	t.Helper()
+	ctx := t.Context()
+	if pod.Timeout == 0 {
+		pod.Timeout = 2 * time.Minute
+	}
+	if pod.Network == "" {
+		pod.Network = NewNetwork(t)
+	}
+	volumes := map[string]string{}
+	for _, v := range pod.Volumes {
+		volumes[v] = emptyDir(t, v)
+	}
+
+	pause := Service(t, pod.Network, pod.Name, Container{Name: "pause", Image: images.testbin, Args: []string{"pause"}})
+	netns := container.NetworkMode("container:" + pause.GetContainerID())
+
+	st := &PodStatus{}
+	for _, c := range pod.InitContainers {
+		s := runToCompletion(t, ctx, c, netns, volumes, pod.Timeout)
+		st.Init = append(st.Init, s)
+		if s.ExitCode != 0 {
+			t.Logf("init container %s exited %d: the pod stops here (Init:Error)", c.Name, s.ExitCode)
+			for _, m := range pod.Containers {
+				st.Main = append(st.Main, Status{Name: m.Name})
+			}
+			return st
+		}
+	}
+	for _, c := range pod.Containers {
+		st.Main = append(st.Main, runToCompletion(t, ctx, c, netns, volumes, pod.Timeout))
+	}
+	return st
+}
+
+// emptyDir creates a Docker volume with the mode the kubelet gives an
+// emptyDir (0777), so that non-root containers can write to it.
+func emptyDir(t *testing.T, name string) string {
+	t.Helper()
+	vol := unique("vol-" + name)
+	cli, err := testcontainers.NewDockerClientWithOpts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Registered before any container that mounts it, so it runs after
+		// they are removed.
+		if _, err := cli.VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true}); err != nil {
+			t.Logf("removing volume %s: %v", vol, err)
+		}
+		cli.Close()
+	})
+	s := runToCompletion(t, t.Context(), Container{
+		Name: "chmod-" + name, Image: images.busybox, Args: []string{"-c", "chmod 0777 /v"}, User: "0:0",
+		VolumeMounts: map[string]string{name: "/v"},
+	}, "", map[string]string{name: vol}, time.Minute)
+	if s.ExitCode != 0 {
+		t.Fatalf("preparing volume %s: exit %d: %s", name, s.ExitCode, s.Logs)
+	}
+	return vol
+}
+
+func request(c Container) testcontainers.ContainerRequest {
+	req := testcontainers.ContainerRequest{
+		Name:       unique(c.Name),
+		Image:      c.Image,
+		Entrypoint: c.Command,
+		Cmd:        c.Args,
+		Env:        c.Env,
+		ConfigModifier: func(cfg *container.Config) {
+			if c.User != "" {
+				cfg.User = c.User
+			}
+		},
+	}
+	return req
+}
+
+func runToCompletion(t *testing.T, ctx context.Context, c Container, netns container.NetworkMode, volumes map[string]string, timeout time.Duration) Status {
+	t.Helper()
+	termLog := filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(termLog, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(termLog, 0o666) // the umask must not keep a non-root container out
+	req := request(c)
+	for vol, path := range c.VolumeMounts {
+		name, ok := volumes[vol]
+		if !ok {
+			t.Fatalf("container %s mounts unknown volume %q", c.Name, vol)
+		}
+		req.Mounts = append(req.Mounts, testcontainers.VolumeMount(name, testcontainers.ContainerMountTarget(path)))
+	}
+	req.HostConfigModifier = func(hc *container.HostConfig) {
+		if netns != "" {
+			hc.NetworkMode = netns
+		}
+		hc.Binds = append(hc.Binds, termLog+":/dev/termination-log")
+		if c.Restricted {
+			hc.ReadonlyRootfs = true
+			hc.CapDrop = []string{"ALL"}
+			hc.SecurityOpt = []string{"no-new-privileges"}
+		}
+	}
+	req.WaitingFor = wait.ForExit().WithExitTimeout(timeout)
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
+	testcontainers.CleanupContainer(t, ctr, testcontainers.StopTimeout(0))
+	if err != nil {
+		logs := ""
+		if ctr != nil {
+			logs = readLogs(ctx, ctr)
+		}
+		t.Fatalf("running %s: %v\n%s", c.Name, err, logs)
+	}
+	info, err := ctr.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Status{
+		Name:           c.Name,
+		Ran:            true,
+		ExitCode:       info.State.ExitCode,
+		Logs:           readLogs(ctx, ctr),
+		User:           info.Config.User,
+		ReadonlyRootfs: info.HostConfig.ReadonlyRootfs,
+		CapDrop:        info.HostConfig.CapDrop,
+	}
+	s.StartedAt, _ = time.Parse(time.RFC3339Nano, info.State.StartedAt)
+	s.FinishedAt, _ = time.Parse(time.RFC3339Nano, info.State.FinishedAt)
+	msg, _ := os.ReadFile(termLog)
+	s.TerminationMessage = string(msg)
+	t.Logf("%s: exit %d after %v", c.Name, s.ExitCode, s.FinishedAt.Sub(s.StartedAt).Round(time.Millisecond))
+	return s
+}
+
+func readLogs(ctx context.Context, ctr testcontainers.Container) string {
+	rc, err := ctr.Logs(ctx)
+	if err != nil {
+		return "(logs: " + err.Error() + ")"
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return strings.TrimSpace(string(b))
+}

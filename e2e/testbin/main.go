@@ -1,0 +1,65 @@
+// Command testbin is the small helper the e2e tests run in containers (it is
+// not initbox, and is never shipped):
+//
+//	testbin pause                        hold a pod's network namespace until SIGTERM
+//	testbin listen -after 5s -addr :5432 listen after a delay; log the moment it listens
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: testbin pause | listen [-after D] [-addr A] [-http]")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "pause":
+		// As PID 1, SIGTERM has no default action: handle it, like k8s pause.
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+		<-ch
+	case "listen":
+		fs := flag.NewFlagSet("listen", flag.ExitOnError)
+		after := fs.Duration("after", 0, "wait this long before listening")
+		addr := fs.String("addr", ":5432", "address to listen on")
+		useHTTP := fs.Bool("http", false, "serve HTTP 200 \"ok\" instead of bare TCP")
+		fs.Parse(os.Args[2:])
+		fmt.Printf("started at %s\n", time.Now().UTC().Format(time.RFC3339Nano))
+		time.Sleep(*after)
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("listening at %s\n", time.Now().UTC().Format(time.RFC3339Nano))
+		go func() {
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+			<-ch
+			os.Exit(0)
+		}()
+		if *useHTTP {
+			http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+			return
+		}
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				os.Exit(1)
+			}
+			c.Close()
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "unknown command %q\n", os.Args[1])
+		os.Exit(2)
+	}
+}
