@@ -36,14 +36,14 @@ func fast(targets ...string) Config {
 }
 
 // run runs Run with the default logger captured.
-func run(t *testing.T, ctx context.Context, c Config) (error, string) {
+func run(t *testing.T, ctx context.Context, c Config) (string, error) {
 	t.Helper()
 	var buf syncBuffer
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	defer slog.SetDefault(old)
 	err := Run(ctx, c)
-	return err, buf.String()
+	return buf.String(), err
 }
 
 type syncBuffer struct {
@@ -118,7 +118,7 @@ func TestTCPReadyWhenListenerOpens(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := freeAddr(t, tc.network, tc.host)
 			opened := listenLater(t, tc.network, addr, 100*time.Millisecond)
-			err, logs := run(t, t.Context(), fast(tc.scheme+addr))
+			logs, err := run(t, t.Context(), fast(tc.scheme+addr))
 			if err != nil {
 				t.Fatalf("Run: %v\n%s", err, logs)
 			}
@@ -146,7 +146,7 @@ func TestTimeoutNamesEveryTargetAndLastError(t *testing.T) {
 	c := fast("tcp://"+refused, srv.URL+"/health", "file:///nonexistent/initbox-test")
 	c.Timeout = 300 * time.Millisecond
 	start := time.Now()
-	err, _ := run(t, t.Context(), c)
+	_, err := run(t, t.Context(), c)
 	wantCode(t, err, exitcode.Deadline)
 	msg := err.Error()
 	for _, want := range []string{"not ready: tcp://" + refused + " (", "connection refused", "; " + srv.URL + "/health (", "HTTP 503", "; file:///nonexistent/initbox-test (", "does not exist"} {
@@ -165,7 +165,7 @@ func TestPerTargetTimeoutFailsTheWaitAndNamesTheOthers(t *testing.T) {
 	c := fast("tcp://"+a+"#timeout=100ms", "tcp://"+b)
 	c.Timeout = time.Minute
 	start := time.Now()
-	err, _ := run(t, t.Context(), c)
+	_, err := run(t, t.Context(), c)
 	wantCode(t, err, exitcode.Deadline)
 	if time.Since(start) > 10*time.Second {
 		t.Fatal("the per-target timeout did not end the wait")
@@ -185,13 +185,13 @@ func TestAny(t *testing.T) {
 	c := fast("tcp://"+never, "tcp://"+ln.Addr().String())
 	c.Any = true
 	c.Timeout = time.Minute
-	if err, logs := run(t, t.Context(), c); err != nil {
+	if logs, err := run(t, t.Context(), c); err != nil {
 		t.Fatalf("--any with one ready target: %v\n%s", err, logs)
 	}
 
 	c = fast("tcp://"+never, "tcp://"+freeAddr(t, "tcp", "127.0.0.1"))
 	c.Any, c.Timeout = true, 200*time.Millisecond
-	err, _ = run(t, t.Context(), c)
+	_, err = run(t, t.Context(), c)
 	wantCode(t, err, exitcode.Deadline)
 }
 
@@ -204,7 +204,7 @@ func TestOptionalTargets(t *testing.T) {
 		c := fast("tcp://"+ln.Addr().String(), "tcp://"+missing+"#optional")
 		c.Timeout = time.Minute
 		start := time.Now()
-		err, logs := run(t, t.Context(), c)
+		logs, err := run(t, t.Context(), c)
 		if err != nil {
 			t.Fatalf("err = %v", err)
 		}
@@ -218,7 +218,7 @@ func TestOptionalTargets(t *testing.T) {
 	t.Run("own timeout is waited for, then warns", func(t *testing.T) {
 		c := fast("tcp://"+ln.Addr().String(), "tcp://"+missing+"#optional,timeout=150ms")
 		start := time.Now()
-		err, logs := run(t, t.Context(), c)
+		logs, err := run(t, t.Context(), c)
 		if err != nil {
 			t.Fatalf("err = %v", err)
 		}
@@ -231,7 +231,7 @@ func TestOptionalTargets(t *testing.T) {
 	})
 	t.Run("optional and ready", func(t *testing.T) {
 		c := fast("tcp://" + ln.Addr().String() + "#optional")
-		if err, _ := run(t, t.Context(), c); err != nil {
+		if _, err := run(t, t.Context(), c); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -248,7 +248,7 @@ func TestStable(t *testing.T) {
 	defer srv.Close()
 	c := fast(srv.URL)
 	c.Stable = 3
-	if err, logs := run(t, t.Context(), c); err != nil {
+	if logs, err := run(t, t.Context(), c); err != nil {
 		t.Fatalf("err = %v\n%s", err, logs)
 	}
 	// 1 ok, 2 fails (count resets), then 3 in a row.
@@ -260,7 +260,7 @@ func TestStable(t *testing.T) {
 	c = fast(srv.URL + "#stable=2")
 	c.Stable = 5 // the per-target option wins
 	n.Store(10)  // no more flapping
-	if err, _ := run(t, t.Context(), c); err != nil {
+	if _, err := run(t, t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
 	if got := n.Load() - 10; got != 2 {
@@ -390,7 +390,7 @@ func TestHTTP(t *testing.T) {
 			if tc.mod != nil {
 				tc.mod(&c)
 			}
-			err, logs := run(t, t.Context(), c)
+			logs, err := run(t, t.Context(), c)
 			if got := exitcode.Of(err); got != tc.code {
 				t.Fatalf("exit %d, want %d; err: %v\n%s", got, tc.code, err, logs)
 			}
@@ -442,7 +442,7 @@ func TestHTTPBodyIsResentOnEveryAttempt(t *testing.T) {
 	defer srv.Close()
 	c := fast(srv.URL)
 	c.HTTP.Method, c.HTTP.Body = "PUT", "payload"
-	if err, _ := run(t, t.Context(), c); err != nil {
+	if _, err := run(t, t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
 	if len(bodies) != 3 {
@@ -476,7 +476,7 @@ func TestRedirectToAnotherHostDropsHeaders(t *testing.T) {
 	c := fast(first.URL)
 	c.HTTP.FollowRedirects = true
 	c.HTTP.Headers = []string{"X-Token: tok-123456", "Authorization: Basic abcdefgh"}
-	if err, logs := run(t, t.Context(), c); err != nil {
+	if logs, err := run(t, t.Context(), c); err != nil {
 		t.Fatalf("%v\n%s", err, logs)
 	}
 	if v := got.Load(); v != "|" {
@@ -499,7 +499,7 @@ func TestHTTPAttemptTimeout(t *testing.T) {
 	defer close(release)
 	c := fast(srv.URL)
 	c.AttemptTimeout = 100 * time.Millisecond
-	err, logs := run(t, t.Context(), c)
+	logs, err := run(t, t.Context(), c)
 	if err != nil {
 		t.Fatalf("a hung attempt must be cut and retried: %v\n%s", err, logs)
 	}
@@ -516,7 +516,7 @@ func TestUnixSocket(t *testing.T) {
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "app.sock")
 	opened := listenLater(t, "unix", sock, 100*time.Millisecond)
-	if err, logs := run(t, t.Context(), fast("unix://"+sock)); err != nil {
+	if logs, err := run(t, t.Context(), fast("unix://"+sock)); err != nil {
 		t.Fatalf("%v\n%s", err, logs)
 	}
 	<-opened
@@ -528,7 +528,7 @@ func TestUnixSocket(t *testing.T) {
 	ln.Close()
 	c := fast("unix://" + stale)
 	c.Timeout = 200 * time.Millisecond
-	err, _ = run(t, t.Context(), c)
+	_, err = run(t, t.Context(), c)
 	wantCode(t, err, exitcode.Deadline)
 }
 
@@ -561,7 +561,7 @@ func TestFile(t *testing.T) {
 		t.Run(tc.url, func(t *testing.T) {
 			c := fast(tc.url)
 			c.Timeout = 100 * time.Millisecond
-			err, _ := run(t, t.Context(), c)
+			_, err := run(t, t.Context(), c)
 			wantCode(t, err, tc.code)
 		})
 	}
@@ -570,7 +570,7 @@ func TestFile(t *testing.T) {
 		late := filepath.Join(dir, "late")
 		timer := time.AfterFunc(50*time.Millisecond, func() { os.WriteFile(late, []byte("ok"), 0o644) })
 		defer timer.Stop()
-		if err, _ := run(t, t.Context(), fast("file://"+late+"?nonempty")); err != nil {
+		if _, err := run(t, t.Context(), fast("file://"+late+"?nonempty")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -595,7 +595,7 @@ func TestDNS(t *testing.T) {
 		t.Run(tc.url, func(t *testing.T) {
 			c := fast(tc.url)
 			c.Timeout = 300 * time.Millisecond
-			err, _ := run(t, t.Context(), c)
+			_, err := run(t, t.Context(), c)
 			wantCode(t, err, tc.code)
 		})
 	}
@@ -603,7 +603,7 @@ func TestDNS(t *testing.T) {
 	t.Run("record created later", func(t *testing.T) {
 		timer := time.AfterFunc(50*time.Millisecond, func() { dns.setA("late.initbox.test", "10.0.0.9") })
 		defer timer.Stop()
-		if err, logs := run(t, t.Context(), fast("dns://late.initbox.test?type=A"+server)); err != nil {
+		if logs, err := run(t, t.Context(), fast("dns://late.initbox.test?type=A"+server)); err != nil {
 			t.Fatalf("%v\n%s", err, logs)
 		}
 	})
@@ -648,7 +648,7 @@ func TestSignalCancelsWithCause(t *testing.T) {
 	c.Timeout = time.Minute
 	timer := time.AfterFunc(50*time.Millisecond, func() { cancel(&exitcode.Interrupted{Signal: syscall.SIGTERM}) })
 	defer timer.Stop()
-	err, _ := run(t, ctx, c)
+	_, err := run(t, ctx, c)
 	wantCode(t, err, exitcode.SIGTERM)
 }
 
@@ -735,7 +735,7 @@ func TestValidConfigs(t *testing.T) {
 func TestLogsAreRedacted(t *testing.T) {
 	c := fast("http://user:pw-XYZ123@" + freeAddr(t, "tcp", "127.0.0.1") + "/?token=tok-ABC789")
 	c.Timeout = 100 * time.Millisecond
-	err, logs := run(t, t.Context(), c)
+	logs, err := run(t, t.Context(), c)
 	for _, leak := range []string{"pw-XYZ123", "tok-ABC789"} {
 		if strings.Contains(logs, leak) || strings.Contains(err.Error(), leak) {
 			t.Errorf("%q leaked:\n%v\n%s", leak, err, logs)

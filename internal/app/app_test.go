@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -164,5 +166,26 @@ func TestSignalContext(t *testing.T) {
 	}
 	if code := exitcode.Of(context.Cause(ctx)); code != exitcode.SIGINT {
 		t.Fatalf("cause %v has exit code %d, want 130", context.Cause(ctx), code)
+	}
+}
+
+// Several headers in one environment variable are separated by newlines, so
+// a value with commas (Accept: a, b) stays whole.
+func TestSliceFlagsFromEnvironment(t *testing.T) {
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Clone():
+		default:
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("INITBOX_WAIT_HEADER", "Accept: text/plain, application/json\nX-Team: core")
+	if code, _, stderr := runMain(t, "initbox", "wait", srv.URL); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	h := <-got
+	if h.Get("Accept") != "text/plain, application/json" || h.Get("X-Team") != "core" {
+		t.Errorf("headers = %v", h)
 	}
 }

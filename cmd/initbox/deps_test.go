@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+type goPackage struct {
+	ImportPath string
+	Dir        string
+	GoFiles    []string
+	Imports    []string
+	Deps       []string
+}
+
+func goList(t *testing.T, args ...string) []goPackage {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-json"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p goPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// Every dependency is a cost in the image everyone pulls: test-only modules
+// must never reach the binary.
+func TestBinaryDependencies(t *testing.T) {
+	forbidden := []string{
+		"github.com/testcontainers/", "github.com/moby/", "github.com/docker/",
+		"golang.org/x/net/dns/dnsmessage", "github.com/initbox/initbox/internal/testpki",
+		"github.com/initbox/initbox/e2e", "net/http/pprof", "testing",
+	}
+	for _, dep := range goList(t, ".")[0].Deps {
+		for _, f := range forbidden {
+			if dep == f || strings.HasPrefix(dep, f) {
+				t.Errorf("the binary depends on %s", dep)
+			}
+		}
+	}
+}
+
+// Command packages hold Config and logic; only their cli.go adapter (and
+// internal/app, internal/clix) may know about urfave/cli.
+func TestOnlyCLIAdaptersImportCLI(t *testing.T) {
+	const cliPkg = "github.com/urfave/cli/v2"
+	allowed := map[string]bool{
+		"github.com/initbox/initbox/internal/app":  true,
+		"github.com/initbox/initbox/internal/clix": true,
+	}
+	importRE := regexp.MustCompile(`"` + regexp.QuoteMeta(cliPkg) + `"`)
+	for _, p := range goList(t, "github.com/initbox/initbox/...") {
+		if allowed[p.ImportPath] {
+			continue
+		}
+		for _, f := range p.GoFiles {
+			src, err := os.ReadFile(filepath.Join(p.Dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if importRE.Match(src) && f != "cli.go" {
+				t.Errorf("%s/%s imports urfave/cli; only cli.go may", p.ImportPath, f)
+			}
+		}
+	}
+}
+
+// The image gets one symlink per name in the Makefile's LINKS; each must be
+// a name the binary dispatches on.
+func TestMakefileLinksAreDispatched(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^LINKS\s*:=\s*(.+)$`).FindSubmatch(mk)
+	if m == nil {
+		t.Fatal("no LINKS in the Makefile")
+	}
+	for _, link := range strings.Fields(string(m[1])) {
+		path := filepath.Join(t.TempDir(), link)
+		if err := os.Symlink(filepath.Join(binDir, "initbox"), path); err != nil {
+			t.Fatal(err)
+		}
+		// A dispatched link shows its command's help; an unknown name would
+		// fall back to the app's, which lists the commands.
+		out, err := exec.Command(path, "--help").CombinedOutput()
+		if err != nil || strings.Contains(string(out), "COMMANDS:") {
+			t.Errorf("%s is not dispatched to a command: %v\n%s", link, err, out)
+		}
+	}
+}

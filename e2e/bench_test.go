@@ -1,0 +1,169 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The benchmarks behind `make bench` (-benchtime 1x: each takes its own
+// fixed number of samples and reports medians, so b.N does not matter).
+
+// Size budgets: every dependency is a cost in the image everyone pulls.
+const (
+	binaryBudget = 12 << 20
+	imageBudget  = 12 << 20
+)
+
+func binaryPath() string { return filepath.Join(repoRoot, "build", "initbox") }
+
+func BenchmarkSize(b *testing.B) {
+	fi, err := os.Stat(binaryPath())
+	if err != nil {
+		b.Fatalf("build/initbox: %v (make images builds it)", err)
+	}
+	out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", images.initbox).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, _ := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	for b.Loop() {
+	}
+	b.ReportMetric(float64(fi.Size())/(1<<20), "binary-MiB")
+	b.ReportMetric(float64(img)/(1<<20), "image-MiB")
+	if fi.Size() > binaryBudget || img > imageBudget {
+		b.Fatalf("over the size budget: binary %d, image %d bytes (budget %d, %d)", fi.Size(), img, binaryBudget, imageBudget)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func maxOf(ds []time.Duration) time.Duration { return slices.Max(ds) }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Cold start: the binary as a process, and the image as a container (what
+// an init container costs before it does anything).
+func BenchmarkColdStart(b *testing.B) {
+	run := func(b *testing.B, n int, name string, args ...string) {
+		var samples []time.Duration
+		for b.Loop() {
+			samples = samples[:0]
+			for range n {
+				start := time.Now()
+				if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+					b.Fatalf("%s: %v\n%s", name, err, out)
+				}
+				samples = append(samples, time.Since(start))
+			}
+		}
+		b.ReportMetric(ms(median(samples)), "median-ms")
+	}
+	b.Run("binary-version", func(b *testing.B) { run(b, 50, binaryPath(), "version") })
+	b.Run("container-version", func(b *testing.B) {
+		run(b, 10, "docker", "run", "--rm", "--read-only", "--cap-drop", "ALL", images.initbox, "version")
+	})
+}
+
+// Readiness lag: the time from a listener opening to the waiting tool
+// exiting, with each tool's default settings, after the dependency was down
+// for 3 s. Also the attempts initbox made in those 3 s.
+func BenchmarkReadinessLag(b *testing.B) {
+	const samples = 12
+	tools := []struct {
+		name string
+		cmd  func(addr string) *exec.Cmd
+	}{
+		{"initbox", func(addr string) *exec.Cmd {
+			return exec.Command(binaryPath(), "wait", "tcp://"+addr, "--timeout", "30s")
+		}},
+		{"wait-for-it", func(addr string) *exec.Cmd {
+			return exec.Command("wait-for-it", "-t", "30", "-s", addr)
+		}},
+	}
+	attemptsRE := regexp.MustCompile(`attempts=(\d+)`)
+	for _, tool := range tools {
+		b.Run(tool.name, func(b *testing.B) {
+			if _, err := exec.LookPath(tool.cmd("x:1").Path); err != nil {
+				b.Fatalf("%s is not installed (apt-get install wait-for-it; .ci/run does): %v", tool.name, err)
+			}
+			var lags []time.Duration
+			var attempts []int
+			for b.Loop() {
+				lags, attempts = lags[:0], attempts[:0]
+				for i := range samples {
+					// Vary the down time a little so that the opening lands
+					// at different points of each tool's polling cycle.
+					down := 3*time.Second + time.Duration(i)*83*time.Millisecond
+					lag, out := measureLag(b, tool.cmd, down)
+					lags = append(lags, lag)
+					if m := attemptsRE.FindStringSubmatch(out); m != nil {
+						n, _ := strconv.Atoi(m[1])
+						attempts = append(attempts, n-1) // the failed ones
+					}
+				}
+			}
+			b.ReportMetric(ms(median(lags)), "median-lag-ms")
+			b.ReportMetric(ms(maxOf(lags)), "max-lag-ms")
+			if len(attempts) > 0 {
+				slices.Sort(attempts)
+				b.ReportMetric(float64(attempts[len(attempts)/2]), "attempts-in-3s")
+			}
+		})
+	}
+}
+
+// measureLag starts the tool against a closed port, opens the port after
+// down, and returns how long the tool took to exit after that, with its
+// output.
+func measureLag(b *testing.B, cmdFor func(string) *exec.Cmd, down time.Duration) (time.Duration, string) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := cmdFor(addr)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(down)
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		cmd.Process.Kill()
+		b.Fatalf("reopening %s: %v", addr, err)
+	}
+	opened := time.Now()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	err = cmd.Wait()
+	lag := time.Since(opened)
+	ln.Close()
+	if err != nil {
+		b.Fatalf("%v: %v\n%s", cmd.Args, err, out.String())
+	}
+	return lag, out.String()
+}
