@@ -198,6 +198,21 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 }
 
+// --help must not show values taken from the environment as defaults.
+func TestHelpShowsNoSecrets(t *testing.T) {
+	const canary = "canary-HELP-4e5f6a"
+	cmd := command(t, "initbox", "wait", "--help")
+	cmd.Env = append(cmd.Env, "INITBOX_WAIT_HEADER=Authorization: Bearer "+canary, "INITBOX_WAIT_BODY="+canary,
+		"INITBOX_WAIT_HEADER_FILE=X="+canary, "INITBOX_WAIT_CLIENT_KEY="+canary)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "INITBOX_WAIT_HEADER") {
+		t.Fatalf("help: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), canary) {
+		t.Fatalf("--help shows a value from the environment:\n%s", out)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	out, err := command(t, "initbox", "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "initbox ") || !strings.Contains(string(out), "go1.") {
