@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/initbox/initbox/internal/testnet"
 )
 
 // The benchmarks behind `make bench` (-benchtime 1x: each takes its own
@@ -131,12 +133,7 @@ func BenchmarkReadinessLag(b *testing.B) {
 // output.
 func measureLag(b *testing.B, cmdFor func(string) *exec.Cmd, down time.Duration) (time.Duration, string) {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testnet.ClosedAddr(b, "tcp", "127.0.0.1")
 	cmd := cmdFor(addr)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -144,21 +141,13 @@ func measureLag(b *testing.B, cmdFor func(string) *exec.Cmd, down time.Duration)
 		b.Fatal(err)
 	}
 	time.Sleep(down)
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		cmd.Process.Kill()
 		b.Fatalf("reopening %s: %v", addr, err)
 	}
 	opened := time.Now()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go testnet.AcceptAndClose(ln)
 	err = cmd.Wait()
 	lag := time.Since(opened)
 	ln.Close()

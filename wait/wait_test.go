@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/testnet"
 	"github.com/initbox/initbox/internal/testpki"
 	"github.com/initbox/initbox/internal/tlsconfig"
 )
@@ -63,18 +64,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T, network, host string) string {
-	t.Helper()
-	ln, err := net.Listen(network, net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // listenLater opens a TCP listener on addr after d, accepting and closing
 // connections until the test ends. It reports when it listens.
 func listenLater(t *testing.T, network, addr string, d time.Duration) <-chan time.Time {
@@ -88,15 +77,7 @@ func listenLater(t *testing.T, network, addr string, d time.Duration) <-chan tim
 		}
 		opened <- time.Now()
 		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		go testnet.AcceptAndClose(ln)
 	})
 	t.Cleanup(func() { timer.Stop() })
 	return opened
@@ -109,6 +90,25 @@ func wantCode(t *testing.T, err error, code int) {
 	}
 }
 
+type targetCode struct {
+	url  string
+	code int
+}
+
+// expectCodes waits for each target alone, briefly, and checks the exit
+// code: 0 for a target that is ready now, 124 for one that is not.
+func expectCodes(t *testing.T, cases []targetCode) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.url, func(t *testing.T) {
+			c := fast(tc.url)
+			c.Timeout = 300 * time.Millisecond
+			_, err := run(t, t.Context(), c)
+			wantCode(t, err, tc.code)
+		})
+	}
+}
+
 func TestTCPReadyWhenListenerOpens(t *testing.T) {
 	for _, tc := range []struct{ name, network, host, scheme string }{
 		{"ipv4", "tcp4", "127.0.0.1", "tcp://"},
@@ -116,7 +116,7 @@ func TestTCPReadyWhenListenerOpens(t *testing.T) {
 		{"bare host:port", "tcp4", "127.0.0.1", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := freeAddr(t, tc.network, tc.host)
+			addr := testnet.ClosedAddr(t, tc.network, tc.host)
 			opened := listenLater(t, tc.network, addr, 100*time.Millisecond)
 			logs, err := run(t, t.Context(), fast(tc.scheme+addr))
 			if err != nil {
@@ -135,7 +135,7 @@ func TestTCPReadyWhenListenerOpens(t *testing.T) {
 }
 
 func TestTimeoutNamesEveryTargetAndLastError(t *testing.T) {
-	refused := freeAddr(t, "tcp", "127.0.0.1")
+	refused := testnet.ClosedAddr(t, "tcp", "127.0.0.1")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
@@ -160,8 +160,8 @@ func TestTimeoutNamesEveryTargetAndLastError(t *testing.T) {
 }
 
 func TestPerTargetTimeoutFailsTheWaitAndNamesTheOthers(t *testing.T) {
-	a := freeAddr(t, "tcp", "127.0.0.1")
-	b := freeAddr(t, "tcp", "127.0.0.1")
+	a := testnet.ClosedAddr(t, "tcp", "127.0.0.1")
+	b := testnet.ClosedAddr(t, "tcp", "127.0.0.1")
 	c := fast("tcp://"+a+"#timeout=100ms", "tcp://"+b)
 	c.Timeout = time.Minute
 	start := time.Now()
@@ -176,7 +176,7 @@ func TestPerTargetTimeoutFailsTheWaitAndNamesTheOthers(t *testing.T) {
 }
 
 func TestAny(t *testing.T) {
-	never := freeAddr(t, "tcp", "127.0.0.1")
+	never := testnet.ClosedAddr(t, "tcp", "127.0.0.1")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestAny(t *testing.T) {
 		t.Fatalf("--any with one ready target: %v\n%s", err, logs)
 	}
 
-	c = fast("tcp://"+never, "tcp://"+freeAddr(t, "tcp", "127.0.0.1"))
+	c = fast("tcp://"+never, "tcp://"+testnet.ClosedAddr(t, "tcp", "127.0.0.1"))
 	c.Any, c.Timeout = true, 200*time.Millisecond
 	_, err = run(t, t.Context(), c)
 	wantCode(t, err, exitcode.Deadline)
@@ -198,7 +198,7 @@ func TestAny(t *testing.T) {
 func TestOptionalTargets(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer ln.Close()
-	missing := freeAddr(t, "tcp", "127.0.0.1")
+	missing := testnet.ClosedAddr(t, "tcp", "127.0.0.1")
 
 	t.Run("abandoned when the required ones are ready", func(t *testing.T) {
 		c := fast("tcp://"+ln.Addr().String(), "tcp://"+missing+"#optional")
@@ -544,10 +544,7 @@ func TestFile(t *testing.T) {
 	os.Mkdir(seeded, 0o755)
 	os.WriteFile(filepath.Join(seeded, "data"), nil, 0o644)
 
-	tests := []struct {
-		url  string
-		code int
-	}{
+	expectCodes(t, []targetCode{
 		{"file://" + empty, 0},
 		{"file://" + empty + "?nonempty", exitcode.Deadline},
 		{"file://" + full + "?nonempty", 0},
@@ -556,15 +553,7 @@ func TestFile(t *testing.T) {
 		{"file://" + seeded + "?nonempty", 0},
 		{"file://" + filepath.Join(dir, "missing"), exitcode.Deadline},
 		{"file:" + full, 0},
-	}
-	for _, tc := range tests {
-		t.Run(tc.url, func(t *testing.T) {
-			c := fast(tc.url)
-			c.Timeout = 100 * time.Millisecond
-			_, err := run(t, t.Context(), c)
-			wantCode(t, err, tc.code)
-		})
-	}
+	})
 
 	t.Run("appears later", func(t *testing.T) {
 		late := filepath.Join(dir, "late")
@@ -581,24 +570,13 @@ func TestDNS(t *testing.T) {
 	dns.setA("db.initbox.test", "10.1.2.3")
 	dns.setTXT("txt.initbox.test", "v=1")
 	server := "&server=" + dns.addr
-	tests := []struct {
-		url  string
-		code int
-	}{
+	expectCodes(t, []targetCode{
 		{"dns://db.initbox.test?type=A" + server, 0},
 		{"dns://db.initbox.test?server=" + dns.addr, 0},
 		{"dns://txt.initbox.test?type=TXT" + server, 0},
 		{"dns://db.initbox.test?type=TXT" + server, exitcode.Deadline},
 		{"dns://missing.initbox.test?type=A" + server, exitcode.Deadline},
-	}
-	for _, tc := range tests {
-		t.Run(tc.url, func(t *testing.T) {
-			c := fast(tc.url)
-			c.Timeout = 300 * time.Millisecond
-			_, err := run(t, t.Context(), c)
-			wantCode(t, err, tc.code)
-		})
-	}
+	})
 
 	t.Run("record created later", func(t *testing.T) {
 		timer := time.AfterFunc(50*time.Millisecond, func() { dns.setA("late.initbox.test", "10.0.0.9") })
@@ -644,7 +622,7 @@ func TestTCPResolvesNameOnEveryAttempt(t *testing.T) {
 
 func TestSignalCancelsWithCause(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(t.Context())
-	c := fast("tcp://" + freeAddr(t, "tcp", "127.0.0.1"))
+	c := fast("tcp://" + testnet.ClosedAddr(t, "tcp", "127.0.0.1"))
 	c.Timeout = time.Minute
 	timer := time.AfterFunc(50*time.Millisecond, func() { cancel(&exitcode.Interrupted{Signal: syscall.SIGTERM}) })
 	defer timer.Stop()
@@ -733,7 +711,7 @@ func TestValidConfigs(t *testing.T) {
 }
 
 func TestLogsAreRedacted(t *testing.T) {
-	c := fast("http://user:pw-XYZ123@" + freeAddr(t, "tcp", "127.0.0.1") + "/?token=tok-ABC789")
+	c := fast("http://user:pw-XYZ123@" + testnet.ClosedAddr(t, "tcp", "127.0.0.1") + "/?token=tok-ABC789")
 	c.Timeout = 100 * time.Millisecond
 	logs, err := run(t, t.Context(), c)
 	for _, leak := range []string{"pw-XYZ123", "tok-ABC789"} {

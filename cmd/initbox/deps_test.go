@@ -41,7 +41,7 @@ func goList(t *testing.T, args ...string) []goPackage {
 func TestBinaryDependencies(t *testing.T) {
 	forbidden := []string{
 		"github.com/testcontainers/", "github.com/moby/", "github.com/docker/",
-		"golang.org/x/net/dns/dnsmessage", "github.com/initbox/initbox/internal/testpki",
+		"golang.org/x/net/dns/dnsmessage", "github.com/initbox/initbox/internal/testpki", "github.com/initbox/initbox/internal/testnet",
 		"github.com/initbox/initbox/e2e", "net/http/pprof", "testing",
 	}
 	for _, dep := range goList(t, ".")[0].Deps {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/initbox/initbox/internal/testnet"
 )
 
 // These tests run the real binary, as a user and the image do: built once,
@@ -57,16 +59,6 @@ func exitCode(err error) int {
 	return 0
 }
 
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestDispatchThroughLink(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,7 +91,7 @@ func TestSignalsExitWithTheirCode(t *testing.T) {
 		name string
 	}{{syscall.SIGTERM, 143, "SIGTERM"}, {syscall.SIGINT, 130, "SIGINT"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := command(t, "initbox", "wait", "tcp://"+closedAddr(t), "--timeout", "1m")
+			cmd := command(t, "initbox", "wait", "tcp://"+testnet.ClosedAddr(t, "tcp", "127.0.0.1"), "--timeout", "1m")
 			stderr, _ := cmd.StderrPipe()
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -140,7 +132,7 @@ func TestExecReplacesTheProcess(t *testing.T) {
 
 func TestExecNeverRunsAfterAFailedWait(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "ran")
-	cmd := command(t, "wait-for", "tcp://"+closedAddr(t), "--timeout", "200ms", "--", "touch", marker)
+	cmd := command(t, "wait-for", "tcp://"+testnet.ClosedAddr(t, "tcp", "127.0.0.1"), "--timeout", "200ms", "--", "touch", marker)
 	out, err := cmd.CombinedOutput()
 	if exitCode(err) != 124 {
 		t.Fatalf("exit %d, want 124\n%s", exitCode(err), out)
@@ -150,7 +142,7 @@ func TestExecNeverRunsAfterAFailedWait(t *testing.T) {
 	}
 	// A command that cannot be found fails before waiting at all.
 	start := time.Now()
-	out, err = command(t, "wait-for", "tcp://"+closedAddr(t), "--timeout", "1m", "--", "/nonexistent/app").CombinedOutput()
+	out, err = command(t, "wait-for", "tcp://"+testnet.ClosedAddr(t, "tcp", "127.0.0.1"), "--timeout", "1m", "--", "/nonexistent/app").CombinedOutput()
 	if exitCode(err) != 2 || time.Since(start) > 30*time.Second {
 		t.Fatalf("exit %d after %v, want 2 at once\n%s", exitCode(err), time.Since(start), out)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/testnet"
 )
 
 func TestNormalize(t *testing.T) {
@@ -65,18 +66,8 @@ func runMain(t *testing.T, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestMainExitCodes(t *testing.T) {
-	refused := "tcp://" + closedPort(t)
+	refused := "tcp://" + testnet.ClosedAddr(t, "tcp", "127.0.0.1")
 	tests := []struct {
 		name   string
 		args   []string
@@ -122,7 +113,7 @@ func TestMainExitCodes(t *testing.T) {
 
 func TestTerminationMessage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "termination-log")
-	refused := "tcp://" + closedPort(t)
+	refused := "tcp://" + testnet.ClosedAddr(t, "tcp", "127.0.0.1")
 	code, _, _ := runMain(t, "initbox", "wait", "--termination-log", path, "--timeout", "100ms", refused)
 	if code != exitcode.Deadline {
 		t.Fatalf("exit %d", code)
