@@ -50,6 +50,11 @@ func Command() *cli.Command {
 		&cli.BoolFlag{Name: "follow-redirects", Usage: "follow up to 10 redirects (headers are not sent to another host)", EnvVars: env("follow-redirects"), Destination: &c.HTTP.FollowRedirects, Category: "HTTP"},
 	)
 	flags = append(flags, clix.TLSFlags("wait", &c.TLS)...)
+	flags = append(flags,
+		&cli.StringFlag{Name: "password-file", Usage: "file holding the password for database and cache targets whose URL has none", EnvVars: env("password-file"), Destination: &c.PasswordFile, Category: "Databases and caches"},
+		&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig for k8s:// targets (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)", EnvVars: env("kubeconfig"), Destination: &c.Kubeconfig, Category: "Kubernetes"},
+		&cli.StringFlag{Name: "context", Usage: "kubeconfig context for k8s:// targets (default: the current context)", EnvVars: env("context"), Destination: &c.KubeContext, Category: "Kubernetes"},
+	)
 
 	return &cli.Command{
 		Name:      "wait",

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/initbox/initbox/internal/jsonpath"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/internal/tlsconfig"
 	"github.com/initbox/initbox/wait/check"
@@ -30,7 +31,7 @@ type httpSettings struct {
 	header    http.Header
 	status    statusSet
 	bodyRE    *regexp.Regexp
-	jsonPath  *jsonPath
+	jsonPath  *jsonpath.Path
 	jsonValue *string
 	follow    bool
 	tls       *tls.Config // nil until loaded by Run
@@ -140,14 +141,14 @@ func (c *httpChecker) Check(ctx context.Context) error {
 
 func (c *httpChecker) checkJSON(body []byte) error {
 	p := c.s.jsonPath
-	v, err := p.eval(body)
-	if errors.Is(err, errPathMissing) {
+	v, err := p.Eval(body)
+	if errors.Is(err, jsonpath.ErrMissing) {
 		return check.NotReady(fmt.Errorf("--json-path %s is not in the response", p))
 	}
 	if err != nil {
-		return check.NotReady(err)
+		return check.NotReady(fmt.Errorf("response is %w", err))
 	}
-	got := jsonText(v)
+	got := jsonpath.Text(v)
 	if c.s.jsonValue != nil {
 		if got != *c.s.jsonValue {
 			return check.NotReady(fmt.Errorf("%s is %s, want %s", p, clip(got), clip(*c.s.jsonValue)))

@@ -39,55 +39,6 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
-func TestJSONPath(t *testing.T) {
-	doc := []byte(`{"status":"UP","n":3,"f":1.50,"ok":true,"nil":null,"list":[{"a":"x"},{"a":"y"}],"o":{"k":[1,2]},"dot.key":{"in":"side"},"":"empty"}`)
-	tests := []struct {
-		path, want string
-	}{
-		{".status", "UP"},
-		{"status", "UP"},
-		{"$.status", "UP"},
-		{".n", "3"},
-		{".f", "1.50"},
-		{".ok", "true"},
-		{".nil", "null"},
-		{".list[1].a", "y"},
-		{".o.k", "[1,2]"},
-		{".o", `{"k":[1,2]}`},
-		{`."dot.key".in`, "side"},
-		{`.["dot.key"].in`, "side"},
-		{`.list[0]`, `{"a":"x"}`},
-	}
-	for _, tc := range tests {
-		p, err := parseJSONPath(tc.path)
-		if err != nil {
-			t.Fatalf("parseJSONPath(%q): %v", tc.path, err)
-		}
-		v, err := p.eval(doc)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.path, err)
-		}
-		if got := jsonText(v); got != tc.want {
-			t.Errorf("%s = %s, want %s", tc.path, got, tc.want)
-		}
-	}
-	for _, missing := range []string{".nope", ".list[5]", ".status.x", ".list.a", ".o[0]"} {
-		p, _ := parseJSONPath(missing)
-		if _, err := p.eval(doc); err != errPathMissing {
-			t.Errorf("%s: err = %v, want missing", missing, err)
-		}
-	}
-	for _, bad := range []string{".a[", ".a[x]", ".a[-1]", `."unterminated`, "..a", ".a]"} {
-		if _, err := parseJSONPath(bad); err == nil {
-			t.Errorf("parseJSONPath(%q) accepted", bad)
-		}
-	}
-	p, _ := parseJSONPath(".a")
-	if _, err := p.eval([]byte("<html>")); err == nil {
-		t.Error("non-JSON body accepted")
-	}
-}
-
 func TestRetryAfter(t *testing.T) {
 	for _, tc := range []struct {
 		in string

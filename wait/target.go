@@ -1,6 +1,8 @@
 package wait
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/initbox/initbox/internal/expand"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/wait/check"
 )
@@ -24,21 +27,24 @@ type target struct {
 	timeout        time.Duration // 0: only the overall --timeout
 	attemptTimeout time.Duration // 0: --attempt-timeout
 	stable         int           // 0: --stable
+	passwordFile   string        // "": --password-file
 }
-
-// schemes lists the target schemes, for error messages and help.
-const schemes = "tcp://, http://, https://, unix://, file://, dns://"
 
 // hostPortRE matches the bare host:port form wait-for-it users write.
 var hostPortRE = regexp.MustCompile(`^(\[[0-9a-fA-F:.%\w]+\]|[A-Za-z0-9][A-Za-z0-9.\-_]*):[0-9]+(#.*)?$`)
 
-// parseTarget parses one target. Everything after '#' is initbox's own
-// per-target options; the query belongs to the scheme (the HTTP query string,
-// file's nonempty, dns's type).
-func parseTarget(raw string, h *httpSettings) (*target, error) {
+// parseTarget parses one target. ${VAR} is expanded first (internal/expand).
+// Everything after '#' is initbox's own per-target options; the query belongs
+// to the scheme (the HTTP query string, file's nonempty, postgres's sslmode).
+func parseTarget(ctx context.Context, raw string, c *Config, h *httpSettings, load bool) (*target, error) {
 	if hostPortRE.MatchString(raw) {
 		raw = "tcp://" + raw
 	}
+	expanded, err := expand.URL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", redact.URLString(raw), err)
+	}
+	raw = expanded
 	display := redact.URLString(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -49,7 +55,11 @@ func parseTarget(raw string, h *httpSettings) (*target, error) {
 		return nil, fmt.Errorf("target %s: %v", display, inner)
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("target %s: no scheme; write it as a URL: %s (or host:port for tcp)", display, schemes)
+		return nil, fmt.Errorf("target %s: no scheme; write it as a URL: %s (or host:port for tcp)", display, knownSchemes())
+	}
+	if pw, ok := u.User.Password(); ok {
+		// A password typed into the URL is a secret too: drivers may quote it.
+		redact.Register(pw)
 	}
 	t := &target{}
 	if err := t.parseOptions(u.Fragment); err != nil {
@@ -58,7 +68,12 @@ func parseTarget(raw string, h *httpSettings) (*target, error) {
 	u.Fragment, u.RawFragment = "", ""
 	t.display = redact.URL(u)
 
-	switch strings.ToLower(u.Scheme) {
+	scheme := strings.ToLower(u.Scheme)
+	p, isProtocol := protocols[scheme]
+	if t.passwordFile != "" && !p.password {
+		return nil, fmt.Errorf("target %s: #password-file does not apply to %s:// targets", t.display, scheme)
+	}
+	switch scheme {
 	case "tcp", "tcp4", "tcp6":
 		t.checker, err = newTCP(u, t.display)
 	case "http", "https":
@@ -70,12 +85,45 @@ func parseTarget(raw string, h *httpSettings) (*target, error) {
 	case "dns":
 		t.checker, err = newDNS(u, t.display)
 	default:
-		err = fmt.Errorf("unknown scheme %q; use %s", u.Scheme, schemes)
+		if !isProtocol {
+			err = fmt.Errorf("unknown scheme %q; use %s", u.Scheme, knownSchemes())
+			break
+		}
+		params := check.Params{URL: u, Display: t.display, TLS: c.TLS, Kubeconfig: c.Kubeconfig, KubeContext: c.KubeContext, Load: load}
+		if p.password {
+			if params.Password, err = t.password(u, c.PasswordFile, load); err != nil {
+				break
+			}
+		}
+		t.checker, err = p.new(ctx, params)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", t.display, err)
 	}
 	return t, nil
+}
+
+// password reads the target's password file, or --password-file, for a URL
+// that carries no password of its own.
+func (t *target) password(u *url.URL, global string, load bool) (string, error) {
+	_, inURL := u.User.Password()
+	file := t.passwordFile
+	switch {
+	case inURL && file != "":
+		return "", errors.New("a password in the URL and #password-file: give one")
+	case inURL:
+		return "", nil
+	case file == "":
+		file = global
+	}
+	if file == "" || !load {
+		return "", nil
+	}
+	pw, err := redact.ReadSecretFile(file)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	return pw, nil
 }
 
 // parseOptions reads the fragment: comma-separated key[=value] pairs.
@@ -96,6 +144,11 @@ func (t *target) parseOptions(frag string) error {
 			t.timeout, err = positiveDuration(k, v)
 		case "attempt-timeout":
 			t.attemptTimeout, err = positiveDuration(k, v)
+		case "password-file":
+			t.passwordFile = v
+			if v == "" {
+				err = errors.New("#password-file= needs a path")
+			}
 		case "stable":
 			t.stable, err = strconv.Atoi(v)
 			if err != nil || t.stable < 1 {
@@ -104,7 +157,7 @@ func (t *target) parseOptions(frag string) error {
 		case "":
 			continue
 		default:
-			err = fmt.Errorf("unknown option #%s; per-target options are optional, timeout=DURATION, attempt-timeout=DURATION, stable=N", k)
+			err = fmt.Errorf("unknown option #%s; per-target options are optional, timeout=DURATION, attempt-timeout=DURATION, stable=N, password-file=PATH", k)
 		}
 		if err != nil {
 			return err

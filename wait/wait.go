@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/expand"
+	"github.com/initbox/initbox/internal/jsonpath"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/internal/tlsconfig"
@@ -52,8 +54,16 @@ type Config struct {
 	Stable int
 	// HTTP applies to every http:// and https:// target.
 	HTTP HTTPOptions
-	// TLS applies to every https:// target.
+	// TLS applies to every target that speaks TLS with initbox's own client
+	// (https://, rediss://, grpcs://, and databases given no TLS settings in
+	// their URL).
 	TLS tlsconfig.Options
+	// PasswordFile holds the password for database and cache targets whose
+	// URL has none and no #password-file of their own.
+	PasswordFile string
+	// Kubeconfig and KubeContext select a kubeconfig for k8s:// targets;
+	// empty means in-cluster config, then $KUBECONFIG, then ~/.kube/config.
+	Kubeconfig, KubeContext string
 	// Exec is the command run after success, checked here so that a typo
 	// fails before the wait rather than after it. The CLI execs it.
 	Exec []string
@@ -128,7 +138,7 @@ func (c Config) plan(ctx context.Context, load bool) ([]*target, error) {
 	}
 	targets := make([]*target, 0, len(c.Targets))
 	for i, raw := range c.Targets {
-		t, err := parseTarget(raw, h)
+		t, err := parseTarget(ctx, raw, &c, h, load)
 		if err != nil {
 			return nil, err
 		}
@@ -153,9 +163,9 @@ func (o HTTPOptions) settings(load bool) (*httpSettings, error) {
 		}
 	}
 	if o.JSONPath != "" {
-		p, err := parseJSONPath(o.JSONPath)
+		p, err := jsonpath.Parse(o.JSONPath)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--json-path: %w", err)
 		}
 		s.jsonPath = &p
 	}
@@ -191,7 +201,7 @@ func (o HTTPOptions) settings(load bool) (*httpSettings, error) {
 		if !ok || !validToken(name) {
 			return nil, fmt.Errorf("--header: want \"Name: value\", got a line without a valid name (%q)", name)
 		}
-		if value, err = expandEnv(value); err != nil {
+		if value, err = expand.Secret(value); err != nil {
 			return nil, fmt.Errorf("--header %s: %w", name, err)
 		}
 		s.header.Add(name, value)
@@ -214,33 +224,6 @@ func (o HTTPOptions) settings(load bool) (*httpSettings, error) {
 		s.header.Add(name, value)
 	}
 	return s, nil
-}
-
-// expandEnv replaces ${VAR} with the environment variable VAR and registers
-// the value as a secret. Only the braced form is expanded, so a literal $ in
-// a value stays as it is. An unset variable is an error, not an empty value.
-func expandEnv(s string) (string, error) {
-	var b strings.Builder
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			return b.String(), nil
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return "", errors.New("unterminated ${ in value")
-		}
-		name := s[i+2 : i+j]
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			return "", fmt.Errorf("environment variable %s is not set", name)
-		}
-		redact.Register(v)
-		b.WriteString(s[:i])
-		b.WriteString(v)
-		s = s[i+j+1:]
-	}
 }
 
 func validToken(s string) bool {

@@ -16,8 +16,10 @@ package check
 import (
 	"context"
 	"errors"
+	"net/url"
 	"syscall"
 
+	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/tlsconfig"
 )
 
@@ -64,3 +66,30 @@ func Net(err error) error {
 	}
 	return NotReady(err)
 }
+
+// Params is what a checker's constructor gets besides the scheme.
+type Params struct {
+	// URL is the target with ${VAR} expanded and the #options removed.
+	URL *url.URL
+	// Display is the redacted URL, safe to log.
+	Display string
+	// Password comes from #password-file or --password-file when the URL
+	// has none; "" otherwise. It is registered as a secret.
+	Password string
+	// TLS holds the --ca-file … flags; a checker that speaks TLS builds its
+	// config with TLS.Config(ctx) when Load is set.
+	TLS tlsconfig.Options
+	// Kubeconfig and KubeContext select a kubeconfig for k8s:// targets;
+	// empty means in-cluster, then $KUBECONFIG, then ~/.kube/config.
+	Kubeconfig, KubeContext string
+	// Load is false when only validating: the constructor must then check
+	// the URL without reading files or touching the network.
+	Load bool
+}
+
+// Factory builds a Checker for one target.
+type Factory func(ctx context.Context, p Params) (Checker, error)
+
+// Scrubbed returns err's message with secrets and URL credentials removed,
+// for a driver's parse error that may quote the URL it was given.
+func Scrubbed(err error) string { return redact.Scrub(err.Error()) }

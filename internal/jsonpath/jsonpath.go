@@ -1,4 +1,12 @@
-package wait
+// Package jsonpath selects a value in a JSON document with jq's simple path
+// form — .status, .checks[0].state, ."key.with.dots", .["key"] — which is
+// what --json-path and the Kubernetes jsonpath= option take. A leading $
+// (JSONPath style) is accepted too.
+//
+//	p, err := jsonpath.Parse(".status.phase")
+//	v, err := p.Eval(body)        // errors.Is(err, jsonpath.ErrMissing) if absent
+//	ok := jsonpath.Text(v) == "Running"
+package jsonpath
 
 import (
 	"bytes"
@@ -9,10 +17,8 @@ import (
 	"strings"
 )
 
-// jsonPath is a parsed --json-path: a chain of object keys and array indexes
-// in jq's simple form, e.g. .status, .checks[0].state, ."key.with.dots".
-// A leading $ (JSONPath style) is accepted too.
-type jsonPath struct {
+// Path is a parsed path: a chain of object keys and array indexes.
+type Path struct {
 	steps []pathStep
 	spec  string
 }
@@ -23,11 +29,12 @@ type pathStep struct {
 	isIdx bool
 }
 
-func parseJSONPath(spec string) (jsonPath, error) {
-	p := jsonPath{spec: spec}
+// Parse parses a path. "" and "." select the whole document.
+func Parse(spec string) (Path, error) {
+	p := Path{spec: spec}
 	s := strings.TrimPrefix(strings.TrimSpace(spec), "$")
-	bad := func(why string) (jsonPath, error) {
-		return p, fmt.Errorf("--json-path %q: %s; write it like .status or .checks[0].state", spec, why)
+	bad := func(why string) (Path, error) {
+		return p, fmt.Errorf("path %q: %s; write it like .status or .checks[0].state", spec, why)
 	}
 	if s == "" || s == "." {
 		return p, nil // the whole document
@@ -97,42 +104,50 @@ func parseJSONPath(spec string) (jsonPath, error) {
 	return p, nil
 }
 
-var errPathMissing = errors.New("not present")
+// ErrMissing is returned when the path does not exist in the document.
+var ErrMissing = errors.New("not present")
 
-// eval returns the value at the path in a JSON document.
-func (p jsonPath) eval(doc []byte) (any, error) {
+// Eval returns the value at the path in a JSON document (numbers as
+// json.Number).
+func (p Path) Eval(doc []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("response is not JSON: %w", err)
+		return nil, fmt.Errorf("not JSON: %w", err)
 	}
+	return p.Select(v)
+}
+
+// Select returns the value at the path in a decoded document (maps, slices,
+// strings, json.Number or float64, bools, nil).
+func (p Path) Select(v any) (any, error) {
 	for _, st := range p.steps {
 		switch cur := v.(type) {
 		case map[string]any:
 			if st.isIdx {
-				return nil, errPathMissing
+				return nil, ErrMissing
 			}
 			next, ok := cur[st.key]
 			if !ok {
-				return nil, errPathMissing
+				return nil, ErrMissing
 			}
 			v = next
 		case []any:
 			if !st.isIdx || st.index >= len(cur) {
-				return nil, errPathMissing
+				return nil, ErrMissing
 			}
 			v = cur[st.index]
 		default:
-			return nil, errPathMissing
+			return nil, ErrMissing
 		}
 	}
 	return v, nil
 }
 
-// jsonText renders a value for comparison with --json-value: strings as they
-// are, numbers as written, true/false/null, objects and arrays as compact JSON.
-func jsonText(v any) string {
+// Text renders a value for comparison: strings as they are, numbers as
+// written, true/false/null, objects and arrays as compact JSON.
+func Text(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
@@ -147,4 +162,4 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-func (p jsonPath) String() string { return p.spec }
+func (p Path) String() string { return p.spec }
