@@ -40,7 +40,8 @@ func goList(t *testing.T, args ...string) []goPackage {
 // must never reach the binary.
 func TestBinaryDependencies(t *testing.T) {
 	forbidden := []string{
-		"github.com/testcontainers/", "github.com/moby/", "github.com/docker/",
+		"github.com/testcontainers/", "github.com/moby/", "github.com/docker/", "google.golang.org/grpc", "google.golang.org/protobuf",
+		"github.com/redis/go-redis", "k8s.io/",
 		"golang.org/x/net/dns/dnsmessage", "github.com/initbox/initbox/internal/testpki", "github.com/initbox/initbox/internal/testnet",
 		"github.com/initbox/initbox/e2e", "net/http/pprof", "testing",
 	}
