@@ -47,6 +47,35 @@ func BenchmarkSize(b *testing.B) {
 	}
 }
 
+// BenchmarkCheckerCost reports what each protocol checker adds to the
+// binary: the full build minus a build with that checker compiled out.
+func BenchmarkCheckerCost(b *testing.B) {
+	build := func(tags string) int64 {
+		out := filepath.Join(b.TempDir(), "initbox")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-tags", tags, "-o", out, "./cmd/initbox")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("go build -tags %q: %v\n%s", tags, err, msg)
+		}
+		fi, err := os.Stat(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return fi.Size()
+	}
+	for b.Loop() {
+		full := build("")
+		all := []string{}
+		for _, c := range []string{"postgres", "mysql", "redis", "grpc", "k8s"} {
+			tag := "initbox_no_" + c
+			all = append(all, tag)
+			b.ReportMetric(float64(full-build(tag))/1024, c+"-KiB")
+		}
+		b.ReportMetric(float64(full-build(strings.Join(all, ",")))/1024, "all-checkers-KiB")
+	}
+}
+
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)

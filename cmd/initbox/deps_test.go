@@ -103,3 +103,29 @@ func TestMakefileLinksAreDispatched(t *testing.T) {
 		}
 	}
 }
+
+// Heavy checkers can be compiled out; the smaller binary says which schemes
+// it has instead of failing obscurely.
+func TestBuildTagsCompileCheckersOut(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "initbox-small")
+	tags := "initbox_no_postgres,initbox_no_mysql,initbox_no_redis,initbox_no_grpc,initbox_no_k8s"
+	build := exec.Command("go", "build", "-tags", tags, "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build with %s: %v\n%s", tags, err, out)
+	}
+	out, err := exec.Command(bin, "wait", "postgres://db:5432/app").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("postgres:// in a build without it: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `unknown scheme \"postgres\"`) || !strings.Contains(string(out), "tcp://") {
+		t.Errorf("message should name the scheme and list what this build has:\n%s", out)
+	}
+	for _, dep := range goList(t, "-tags", tags, ".")[0].Deps {
+		for _, heavy := range []string{"github.com/jackc/pgx", "github.com/go-sql-driver/mysql", "go.yaml.in/yaml"} {
+			if strings.HasPrefix(dep, heavy) {
+				t.Errorf("%s is still linked with %s", dep, tags)
+			}
+		}
+	}
+}
