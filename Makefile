@@ -19,7 +19,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: help build test unit e2e lint image images demo demo-down bench clean
+.PHONY: help build test unit e2e lint image images image-postgres demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,22 @@ images: image ## the initbox image plus the test/demo images (busybox app, testb
 	rm -rf build/testbin && mkdir -p build/testbin/rootfs
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/testbin/rootfs/testbin ./e2e/testbin
 	$(call build-image,images/testbin.Dockerfile,build/testbin,initbox-testbin)
+	$(MAKE) -s image-postgres
+
+PGBIN = $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
+
+image-postgres: ## the e2e PostgreSQL image, from Debian's postgresql package
+	@test -n "$(PGBIN)" || { echo "PostgreSQL missing: apt-get install postgresql (.ci/run does)"; exit 1; }
+	rm -rf build/postgres && mkdir -p build/postgres/rootfs/etc
+	cp -a build/busybox/rootfs/. build/postgres/rootfs/
+	tar -C / -c $(patsubst /%,%,$(PGBIN)/postgres $(PGBIN)/initdb $(PGBIN)/pg_ctl $(dir $(PGBIN))lib \
+	  $(subst /lib/postgresql/,/share/postgresql/,$(dir $(PGBIN))) /usr/share/zoneinfo) | tar -C build/postgres/rootfs -x
+	tar -C / -ch $$(ldd $(PGBIN)/postgres $(PGBIN)/initdb $(PGBIN)/pg_ctl | awk '/=>/ {print $$3} /ld-linux/ {print $$1}' | sort -u | sed 's|^/||') \
+	  | tar -C build/postgres/rootfs -x
+	printf 'root:x:0:0::/:/bin/sh\npostgres:x:999:999::/tmp:/bin/sh\n' > build/postgres/rootfs/etc/passwd
+	printf 'root:x:0:\npostgres:x:999:\n' > build/postgres/rootfs/etc/group
+	cp images/postgres-entrypoint.sh build/postgres/rootfs/entrypoint.sh
+	$(call build-image,images/postgres.Dockerfile,build/postgres,initbox-postgres)
 
 COMPOSE := docker-compose -p initbox-demo -f examples/compose/docker-compose.yml
 
@@ -89,4 +105,4 @@ bench: images ## binary/image size, cold start, readiness lag and attempts vs wa
 
 clean: ## remove build output and the images built here
 	rm -rf build
-	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^initbox(-busybox|-testbin)?:' | xargs -r docker rmi -f >/dev/null
+	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^initbox(-busybox|-testbin|-postgres)?:' | xargs -r docker rmi -f >/dev/null

@@ -25,7 +25,7 @@ import (
 
 // images are the tags built for this run by `make images`.
 var images struct {
-	initbox, busybox, testbin string
+	initbox, busybox, testbin, postgres string
 }
 
 // repoRoot is the module root (this package lives in e2e/).
@@ -67,9 +67,10 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	images.initbox, images.busybox, images.testbin = "initbox:"+tag, "initbox-busybox:"+tag, "initbox-testbin:"+tag
+	images.postgres = "initbox-postgres:" + tag
 	defer func() {
 		// Drop this run's tags; the content-keyed tags stay as the cache.
-		exec.Command("docker", "rmi", images.initbox, images.busybox, images.testbin).Run()
+		exec.Command("docker", "rmi", images.initbox, images.busybox, images.testbin, images.postgres).Run()
 	}()
 	return m.Run()
 }

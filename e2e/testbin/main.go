@@ -3,9 +3,11 @@
 //
 //	testbin pause                        hold a pod's network namespace until SIGTERM
 //	testbin listen -after 5s -addr :5432 listen after a delay; log the moment it listens
+//	testbin pg -url postgres://…         connect once (no retry), run a query, exit 0 or 1
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net"
@@ -14,6 +16,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func main() {
@@ -58,6 +62,24 @@ func main() {
 			}
 			c.Close()
 		}
+	case "pg":
+		fs := flag.NewFlagSet("pg", flag.ExitOnError)
+		url := fs.String("url", os.Getenv("DATABASE_URL"), "postgres:// URL")
+		fs.Parse(os.Args[2:])
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgconn.Connect(ctx, *url)
+		if err != nil {
+			fmt.Println("first attempt failed:", err)
+			os.Exit(1)
+		}
+		res, err := conn.Exec(ctx, "SELECT current_user || ' on ' || current_database()").ReadAll()
+		if err != nil || len(res) == 0 || len(res[0].Rows) == 0 {
+			fmt.Println("query failed:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("connected on the first attempt as %s at %s\n", res[0].Rows[0][0], time.Now().UTC().Format(time.RFC3339Nano))
+		conn.Close(ctx)
 	default:
 		fmt.Fprintf(os.Stderr, "unknown command %q\n", os.Args[1])
 		os.Exit(2)
