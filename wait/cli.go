@@ -74,15 +74,25 @@ Targets (the query belongs to the scheme, everything after # to initbox):
   file:///PATH[?nonempty]         the path exists (and is a non-empty file or directory)
   dns://NAME[?type=A|AAAA|CNAME|TXT|SRV|MX|NS][&server=IP:PORT]
                                   the name resolves
+  postgres://USER@HOST:5432/DB    a session is established and SELECT 1 succeeds
+  mysql://USER@HOST:3306/DB       the same for MySQL and MariaDB
+  redis://[USER]@HOST:6379[/DB]   PING answers PONG (rediss:// for TLS)
+  grpc://HOST:PORT[?service=S]    grpc.health.v1 answers SERVING (grpcs:// for TLS)
+  k8s://KIND/NAME[?namespace=NS]  job complete, pod ready, deployment/statefulset/
+                                  daemonset rolled out, service has a ready endpoint;
+                                  any kind with ?condition=Ready or ?jsonpath=.a&value=V
+${VAR} in a target reads the environment (passwords never need to be in argv).
 Per-target options after #, comma-separated:
   optional                        only warn if it is not ready (never delays the others)
   timeout=30s                     a deadline for this target alone
   attempt-timeout=2s, stable=3    override --attempt-timeout and --stable
+  password-file=/path             the password of a database or cache target
 
 Examples:
   initbox wait tcp://postgres:5432 http://api:8080/healthz
   initbox wait --timeout 2m 'http://api:8080/actuator/health' --json-path .status --json-value UP
   initbox wait 'tcp://cache:6379#optional,timeout=10s' tcp://db:5432
+  initbox wait 'postgres://app:${PGPASSWORD}@db:5432/app' k8s://job/db-migrate
   initbox wait --stable 3 tcp://[::1]:5432 -- /app/server --port 8080
   INITBOX_WAIT_TIMEOUT=60s wait-for db:5432`,
 		Flags: flags,
