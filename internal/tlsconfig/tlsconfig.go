@@ -39,6 +39,22 @@ type Options struct {
 	InsecureSkipVerify bool
 }
 
+// Given reports whether any TLS option was set: for protocols whose TLS is
+// off unless asked for, a TLS flag is the asking.
+func (o Options) Given() bool {
+	return o.CAFile != "" || o.ClientCert != "" || o.ServerName != "" || o.InsecureSkipVerify
+}
+
+// ConfigFor is Config with the name to verify defaulting to host (when
+// --server-name does not set it), for clients that dial TLS themselves.
+func (o Options) ConfigFor(ctx context.Context, host string) (*tls.Config, error) {
+	cfg, err := o.Config(ctx)
+	if err == nil && cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	return cfg, err
+}
+
 // Validate checks the options without reading any file.
 func (o Options) Validate() error {
 	if (o.ClientCert == "") != (o.ClientKey == "") {

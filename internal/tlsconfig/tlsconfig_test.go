@@ -196,3 +196,22 @@ func TestMinVersion(t *testing.T) {
 		t.Errorf("MinVersion = %x", cfg.MinVersion)
 	}
 }
+
+func TestGivenAndConfigFor(t *testing.T) {
+	if (Options{}).Given() {
+		t.Error("empty options reported as given")
+	}
+	for _, o := range []Options{{CAFile: "x"}, {ClientCert: "x", ClientKey: "y"}, {ServerName: "x"}, {InsecureSkipVerify: true}} {
+		if !o.Given() {
+			t.Errorf("%+v not reported as given", o)
+		}
+	}
+	cfg, err := Options{}.ConfigFor(t.Context(), "db.internal")
+	if err != nil || cfg.ServerName != "db.internal" {
+		t.Fatalf("ConfigFor: %v %q", err, cfg.ServerName)
+	}
+	cfg, _ = Options{ServerName: "override"}.ConfigFor(t.Context(), "db.internal")
+	if cfg.ServerName != "override" {
+		t.Errorf("--server-name must win: %q", cfg.ServerName)
+	}
+}

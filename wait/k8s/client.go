@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -271,7 +272,7 @@ func (c *client) discover(ctx context.Context, spec string) (resource, error) {
 		if strings.Contains(res.Name, "/") {
 			continue // a subresource such as jobs/status
 		}
-		if res.Name == name || res.SingularName == name || strings.EqualFold(res.Kind, name) || contains(res.ShortNames, name) {
+		if res.Name == name || res.SingularName == name || strings.EqualFold(res.Kind, name) || slices.Contains(res.ShortNames, name) {
 			if version == "" {
 				version = "v1"
 			}
@@ -293,13 +294,4 @@ func notServed(err error, spec string) error {
 
 func isVersion(s string) bool {
 	return len(s) > 1 && s[0] == 'v' && s[1] >= '0' && s[1] <= '9'
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -77,16 +77,12 @@ func New(ctx context.Context, p check.Params) (check.Checker, error) {
 	if cfg.User == "" {
 		return nil, errors.New("missing user; write it as mysql://user@host:3306/database")
 	}
-	ourTLS := p.TLS.CAFile != "" || p.TLS.ClientCert != "" || p.TLS.ServerName != "" || p.TLS.InsecureSkipVerify
 	if p.Load {
 		switch {
-		case tlsMode == "true" || (tlsMode == "" && ourTLS):
-			tc, err := p.TLS.Config(ctx)
+		case tlsMode == "true" || (tlsMode == "" && p.TLS.Given()):
+			tc, err := p.TLS.ConfigFor(ctx, u.Hostname())
 			if err != nil {
 				return nil, err
-			}
-			if tc.ServerName == "" {
-				tc.ServerName = u.Hostname()
 			}
 			cfg.TLS = tc
 		case tlsMode == "skip-verify" || tlsMode == "preferred":

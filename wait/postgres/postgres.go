@@ -36,10 +36,9 @@ func New(ctx context.Context, p check.Params) (check.Checker, error) {
 	if u.Host == "" && q.Get("host") == "" {
 		return nil, errors.New("missing host; write it as postgres://user@host:5432/database")
 	}
-	ourTLS := p.TLS.CAFile != "" || p.TLS.ClientCert != "" || p.TLS.ServerName != "" || p.TLS.InsecureSkipVerify
 	mode := q.Get("sslmode")
 	switch {
-	case mode == "" && ourTLS:
+	case mode == "" && p.TLS.Given():
 		q.Set("sslmode", "verify-full")
 	case mode == "":
 		// libpq's default, prefer, is TLS without verification that falls
@@ -58,13 +57,10 @@ func New(ctx context.Context, p check.Params) (check.Checker, error) {
 		return &checker{cfg: cfg, display: p.Display}, nil
 	}
 	switch {
-	case mode == "" && ourTLS:
-		tc, err := p.TLS.Config(ctx)
+	case mode == "" && p.TLS.Given():
+		tc, err := p.TLS.ConfigFor(ctx, cfg.Host)
 		if err != nil {
 			return nil, err
-		}
-		if tc.ServerName == "" {
-			tc.ServerName = cfg.Host
 		}
 		cfg.TLSConfig = tc
 		for _, fb := range cfg.Fallbacks {

@@ -67,12 +67,9 @@ func New(ctx context.Context, p check.Params) (check.Checker, error) {
 		return nil, fmt.Errorf("redis:// takes no query (?%s)", u.RawQuery)
 	}
 	if u.Scheme == "rediss" && p.Load {
-		tc, err := p.TLS.Config(ctx)
+		tc, err := p.TLS.ConfigFor(ctx, u.Hostname())
 		if err != nil {
 			return nil, err
-		}
-		if tc.ServerName == "" {
-			tc.ServerName = u.Hostname()
 		}
 		c.tls = tc
 	}
