@@ -16,7 +16,6 @@ import (
 
 	"github.com/initbox/initbox/internal/jsonpath"
 	"github.com/initbox/initbox/internal/retry"
-	"github.com/initbox/initbox/internal/tlsconfig"
 	"github.com/initbox/initbox/wait/check"
 )
 
@@ -106,14 +105,10 @@ func (c *httpChecker) Check(ctx context.Context) error {
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		err = unwrapURLError(err)
 		if errors.Is(err, http.ErrSchemeMismatch) {
-			return fmt.Errorf("%w; use http:// for this server", err)
+			return fmt.Errorf("%w; use http:// for this server", http.ErrSchemeMismatch)
 		}
-		if tlsconfig.IsVerificationError(err) {
-			return fmt.Errorf("%w; not retried: trust the server's CA with --ca-file, or fix the name with --server-name", err)
-		}
-		return check.Net(err)
+		return check.Transport(err, check.TLSHint)
 	}
 	defer func() {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
@@ -197,16 +192,6 @@ func retryAfter(v string) (time.Duration, bool) {
 		return 0, false
 	}
 	return min(max(d, 0), maxRetryAfter), true
-}
-
-// unwrapURLError drops the *url.Error wrapper ("Get \"https://…\": …"): the
-// target is already named by the caller, and the URL may hold a query secret.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 func clip(s string) string {

@@ -16,6 +16,7 @@ package check
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"syscall"
 
@@ -93,3 +94,22 @@ type Factory func(ctx context.Context, p Params) (Checker, error)
 // Scrubbed returns err's message with secrets and URL credentials removed,
 // for a driver's parse error that may quote the URL it was given.
 func Scrubbed(err error) string { return redact.Scrub(err.Error()) }
+
+// TLSHint is the advice given with a certificate verification failure when
+// the TLS settings come from initbox's own flags.
+const TLSHint = "trust the server's CA with --ca-file, or fix the name with --server-name"
+
+// Transport classifies an error from an HTTP client's Do: the *url.Error
+// wrapper is dropped (the caller names the target, and the URL may carry a
+// query secret); a certificate verification failure is permanent, with
+// hint; anything else goes through Net.
+func Transport(err error, hint string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if tlsconfig.IsVerificationError(err) {
+		return fmt.Errorf("%w; not retried: %s", err, hint)
+	}
+	return Net(err)
+}

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +21,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/initbox/initbox/internal/tlsconfig"
 	"github.com/initbox/initbox/wait/check"
 )
 
@@ -88,14 +86,7 @@ func (c *checker) Check(ctx context.Context) error {
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if tlsconfig.IsVerificationError(err) {
-			return fmt.Errorf("%w; not retried: trust the server's CA with --ca-file, or fix the name with --server-name", err)
-		}
-		return check.Net(err)
+		return check.Transport(err, check.TLSHint)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))

@@ -1,13 +1,9 @@
 package grpc
 
 import (
-	"context"
 	"crypto/tls"
 	"net"
-	"net/url"
-	"strings"
 	"testing"
-	"time"
 
 	ggrpc "google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -18,6 +14,7 @@ import (
 	"github.com/initbox/initbox/internal/testpki"
 	"github.com/initbox/initbox/internal/tlsconfig"
 	"github.com/initbox/initbox/wait/check"
+	"github.com/initbox/initbox/wait/check/checktest"
 )
 
 // serve starts a real grpc-go server; with hs, it registers the health
@@ -41,76 +38,42 @@ func serve(t *testing.T, hs *health.Server, creds credentials.TransportCredentia
 	return ln.Addr().String()
 }
 
-func newChecker(t *testing.T, raw string, mod ...func(*check.Params)) check.Checker {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := check.Params{URL: u, Display: raw, Load: true}
-	for _, f := range mod {
-		f(&p)
-	}
-	c, err := New(t.Context(), p)
-	if err != nil {
-		t.Fatalf("New(%s): %v", raw, err)
-	}
-	return c
-}
-
-func checkErr(t *testing.T, c check.Checker) error {
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	return c.Check(ctx)
-}
-
-func want(t *testing.T, c check.Checker, ready, notReady bool, contains string) {
-	t.Helper()
-	err := checkErr(t, c)
-	switch {
-	case ready && err != nil:
-		t.Fatalf("Check = %v, want ready", err)
-	case !ready && (err == nil || check.IsNotReady(err) != notReady || !strings.Contains(err.Error(), contains)):
-		t.Fatalf("Check = %v, want NotReady=%v containing %q", err, notReady, contains)
-	}
-}
-
 func TestServingStatus(t *testing.T) {
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	hs.SetServingStatus("orders.v1.Orders", healthpb.HealthCheckResponse_NOT_SERVING)
 	addr := serve(t, hs, nil)
-	whole := newChecker(t, "grpc://"+addr)
-	orders := newChecker(t, "grpc://"+addr+"?service=orders.v1.Orders")
+	whole := checktest.New(t, New, "grpc://"+addr)
+	orders := checktest.New(t, New, "grpc://"+addr+"?service=orders.v1.Orders")
 
-	want(t, whole, false, true, "NOT_SERVING")
-	want(t, orders, false, true, "NOT_SERVING")
+	checktest.NotReady(t, whole, "NOT_SERVING")
+	checktest.NotReady(t, orders, "NOT_SERVING")
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	want(t, whole, true, false, "")
-	want(t, orders, false, true, "NOT_SERVING")
+	checktest.Ready(t, whole)
+	checktest.NotReady(t, orders, "NOT_SERVING")
 	hs.SetServingStatus("orders.v1.Orders", healthpb.HealthCheckResponse_SERVING)
-	want(t, orders, true, false, "")
+	checktest.Ready(t, orders)
 
-	want(t, newChecker(t, "grpc://"+addr+"?service=unknown.Svc"), false, true, "NOT_FOUND")
+	checktest.NotReady(t, checktest.New(t, New, "grpc://"+addr+"?service=unknown.Svc"), "NOT_FOUND")
 	hs.Shutdown() // everything NOT_SERVING, as during a graceful stop
-	want(t, whole, false, true, "NOT_SERVING")
+	checktest.NotReady(t, whole, "NOT_SERVING")
 }
 
 func TestNoHealthService(t *testing.T) {
 	addr := serve(t, nil, nil)
-	want(t, newChecker(t, "grpc://"+addr), false, false, "UNIMPLEMENTED")
+	checktest.Permanent(t, checktest.New(t, New, "grpc://"+addr), "UNIMPLEMENTED")
 }
 
 func TestNotListening(t *testing.T) {
-	want(t, newChecker(t, "grpc://"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")), false, true, "refused")
+	checktest.NotReady(t, checktest.New(t, New, "grpc://"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")), "refused")
 }
 
 func TestTLS(t *testing.T) {
 	pki := testpki.New(t, "127.0.0.1", "localhost")
 	hs := health.NewServer()
 	addr := serve(t, hs, credentials.NewTLS(&tls.Config{Certificates: pki.ServerTLS(false).Certificates}))
-	want(t, newChecker(t, "grpcs://"+addr, func(p *check.Params) { p.TLS = tlsconfig.Options{CAFile: pki.CAFile} }), true, false, "")
-	want(t, newChecker(t, "grpcs://"+addr), false, false, "certificate")
+	checktest.Ready(t, checktest.New(t, New, "grpcs://"+addr, func(p *check.Params) { p.TLS = tlsconfig.Options{CAFile: pki.CAFile} }))
+	checktest.Permanent(t, checktest.New(t, New, "grpcs://"+addr), "certificate")
 }
 
 func TestResponseDecoding(t *testing.T) {
@@ -137,15 +100,9 @@ func TestResponseDecoding(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	for raw, wantErr := range map[string]string{
+	checktest.BadURLs(t, New, map[string]string{
 		"grpc://api":              "no default port",
 		"grpc://api:9090/x":       "no path",
 		"grpc://api:9090?svc=a.B": `unknown query parameter "svc"`,
-	} {
-		u, _ := url.Parse(raw)
-		_, err := New(t.Context(), check.Params{URL: u, Display: raw})
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("New(%s) = %v, want %q", raw, err, wantErr)
-		}
-	}
+	})
 }

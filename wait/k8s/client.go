@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/initbox/initbox/internal/tlsconfig"
 	"github.com/initbox/initbox/wait/check"
 )
 
@@ -91,14 +90,8 @@ func (c *client) get(ctx context.Context, path string, q url.Values, verbs []str
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if tlsconfig.IsVerificationError(err) {
-			return nil, fmt.Errorf("calling the Kubernetes API at %s: %w; not retried: check the CA in the kubeconfig or service account", c.cfg.server, err)
-		}
-		return nil, check.Net(fmt.Errorf("calling the Kubernetes API at %s: %w", c.cfg.server, err))
+		err = check.Transport(err, "check the CA in the kubeconfig or service account")
+		return nil, fmt.Errorf("calling the Kubernetes API at %s: %w", c.cfg.server, err)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/initbox/initbox/wait/check"
+	"github.com/initbox/initbox/wait/check/checktest"
 )
 
 const (
@@ -400,7 +401,7 @@ func TestKubeconfigErrors(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	for raw, want := range map[string]string{
+	checktest.BadURLs(t, New, map[string]string{
 		"k8s://job":           "k8s://KIND/NAME",
 		"k8s://job/a/b":       "k8s://KIND/NAME",
 		"k8s://job/a?value=x": "?value needs ?jsonpath",
@@ -408,11 +409,5 @@ func TestNewErrors(t *testing.T) {
 		"k8s://job/a?wait=1":                      `unknown query parameter "wait"`,
 		"k8s://job/a?jsonpath=.a[":                "?jsonpath",
 		"k8s://user:pw@job/a":                     "not a host",
-	} {
-		u, _ := url.Parse(raw)
-		_, err := New(t.Context(), check.Params{URL: u, Display: raw})
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("New(%s) = %v, want %q", raw, err, want)
-		}
-	}
+	})
 }

@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"context"
 	"database/sql"
 	"net/url"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/initbox/initbox/internal/testnet"
 	"github.com/initbox/initbox/internal/testserver"
 	"github.com/initbox/initbox/wait/check"
+	"github.com/initbox/initbox/wait/check/checktest"
 )
 
 const appPassword = "app-Pass-w0rd@:/"
@@ -24,73 +24,38 @@ func withApp(t *testing.T, o testserver.MariaDBOptions) *testserver.MariaDB {
 	return m
 }
 
-func newChecker(t *testing.T, raw string, mod ...func(*check.Params)) check.Checker {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := check.Params{URL: u, Display: raw, Load: true}
-	for _, f := range mod {
-		f(&p)
-	}
-	c, err := New(t.Context(), p)
-	if err != nil {
-		t.Fatalf("New(%s): %v", raw, err)
-	}
-	return c
-}
-
-func checkErr(t *testing.T, c check.Checker) error {
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	return c.Check(ctx)
-}
-
-func want(t *testing.T, c check.Checker, ready, notReady bool, contains string) error {
-	t.Helper()
-	err := checkErr(t, c)
-	switch {
-	case ready && err != nil:
-		t.Fatalf("Check = %v, want ready", err)
-	case !ready && (err == nil || check.IsNotReady(err) != notReady || !strings.Contains(err.Error(), contains)):
-		t.Fatalf("Check = %v, want NotReady=%v containing %q", err, notReady, contains)
-	}
-	return err
-}
-
 func TestLifecycle(t *testing.T) {
 	m := withApp(t, testserver.MariaDBOptions{})
-	c := newChecker(t, m.URL("app", appPassword, "app"))
-	want(t, c, true, false, "")
+	c := checktest.New(t, New, m.URL("app", appPassword, "app"))
+	checktest.Ready(t, c)
 	m.Stop()
-	want(t, c, false, true, "connect")
+	checktest.NotReady(t, c, "connect")
 	m.Start()
-	want(t, c, true, false, "")
-	want(t, newChecker(t, "mysql://app@"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")+"/app"), false, true, "refused")
+	checktest.Ready(t, c)
+	checktest.NotReady(t, checktest.New(t, New, "mysql://app@"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")+"/app"), "refused")
 }
 
 func TestWrongCredentialsArePermanent(t *testing.T) {
 	m := withApp(t, testserver.MariaDBOptions{})
-	err := want(t, newChecker(t, m.URL("app", "wrong-Guess-123", "app")), false, false, "1045")
+	err := checktest.Permanent(t, checktest.New(t, New, m.URL("app", "wrong-Guess-123", "app")), "1045")
 	if strings.Contains(err.Error(), "wrong-Guess-123") {
 		t.Errorf("the password is in the error: %v", err)
 	}
 	m.SQL("CREATE DATABASE other; CREATE USER 'limited'@'%' IDENTIFIED BY 'pw-limited'")
-	want(t, newChecker(t, m.URL("limited", "pw-limited", "other")), false, false, "1044")
+	checktest.Permanent(t, checktest.New(t, New, m.URL("limited", "pw-limited", "other")), "1044")
 }
 
 func TestPasswordFromParams(t *testing.T) {
 	m := withApp(t, testserver.MariaDBOptions{})
-	want(t, newChecker(t, m.URL("app", "", "app"), func(p *check.Params) { p.Password = appPassword }), true, false, "")
+	checktest.Ready(t, checktest.New(t, New, m.URL("app", "", "app"), func(p *check.Params) { p.Password = appPassword }))
 }
 
 func TestMissingDatabaseIsRetried(t *testing.T) {
 	m := withApp(t, testserver.MariaDBOptions{})
-	c := newChecker(t, m.URL("app", appPassword, "later"))
-	want(t, c, false, true, "1049")
+	c := checktest.New(t, New, m.URL("app", appPassword, "later"))
+	checktest.NotReady(t, c, "1049")
 	m.SQL("CREATE DATABASE later")
-	want(t, c, true, false, "")
+	checktest.Ready(t, c)
 }
 
 func TestTooManyConnectionsIsRetried(t *testing.T) {
@@ -116,17 +81,17 @@ func TestTooManyConnectionsIsRetried(t *testing.T) {
 		}
 		held = append(held, conn)
 	}
-	c := newChecker(t, m.URL("app", appPassword, "app"))
-	want(t, c, false, true, "1040")
+	c := checktest.New(t, New, m.URL("app", appPassword, "app"))
+	checktest.NotReady(t, c, "1040")
 	for _, conn := range held {
 		conn.Close()
 	}
 	db.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	for checkErr(t, c) != nil && time.Now().Before(deadline) {
+	for checktest.Check(t, c) != nil && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond) // the server frees the slots asynchronously
 	}
-	want(t, c, true, false, "")
+	checktest.Ready(t, c)
 }
 
 func TestUnixSocket(t *testing.T) {
@@ -135,20 +100,14 @@ func TestUnixSocket(t *testing.T) {
 	u.Host = "localhost"
 	q := url.Values{"socket": {m.Socket()}}
 	u.RawQuery = q.Encode()
-	want(t, newChecker(t, u.String()), true, false, "")
+	checktest.Ready(t, checktest.New(t, New, u.String()))
 }
 
 func TestNewErrors(t *testing.T) {
-	for raw, wantErr := range map[string]string{
+	checktest.BadURLs(t, New, map[string]string{
 		"mysql:///app":               "missing host",
 		"mysql://db:3306/app":        "missing user",
 		"mysql://u@db/app?tls=yes":   "?tls=yes",
 		"mysql://u@db/app?charset=x": `unknown query parameter "charset"`,
-	} {
-		u, _ := url.Parse(raw)
-		_, err := New(t.Context(), check.Params{URL: u, Display: raw})
-		if err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("New(%s) = %v, want %q", raw, err, wantErr)
-		}
-	}
+	})
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/initbox/initbox/internal/testserver"
 	"github.com/initbox/initbox/internal/tlsconfig"
 	"github.com/initbox/initbox/wait/check"
+	"github.com/initbox/initbox/wait/check/checktest"
 )
 
 const appPassword = "app-Pass-w0rd!"
@@ -26,65 +26,17 @@ func withApp(t *testing.T, o testserver.PostgresOptions) *testserver.Postgres {
 	return pg
 }
 
-func newChecker(t *testing.T, raw string, mod ...func(*check.Params)) check.Checker {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := check.Params{URL: u, Display: raw, Load: true}
-	for _, m := range mod {
-		m(&p)
-	}
-	c, err := New(t.Context(), p)
-	if err != nil {
-		t.Fatalf("New(%s): %v", raw, err)
-	}
-	return c
-}
-
-func checkErr(t *testing.T, c check.Checker) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	return c.Check(ctx)
-}
-
-func wantReady(t *testing.T, c check.Checker) {
-	t.Helper()
-	if err := checkErr(t, c); err != nil {
-		t.Fatalf("Check = %v, want ready", err)
-	}
-}
-
-func wantNotReady(t *testing.T, c check.Checker, contains string) {
-	t.Helper()
-	err := checkErr(t, c)
-	if err == nil || !check.IsNotReady(err) || !strings.Contains(err.Error(), contains) {
-		t.Fatalf("Check = %v, want a NotReady error containing %q", err, contains)
-	}
-}
-
-func wantPermanent(t *testing.T, c check.Checker, contains string) error {
-	t.Helper()
-	err := checkErr(t, c)
-	if err == nil || check.IsNotReady(err) || !strings.Contains(err.Error(), contains) {
-		t.Fatalf("Check = %v, want a permanent error containing %q", err, contains)
-	}
-	return err
-}
-
 // Not yet, ready, stopped, restarted: the same checker follows the server.
 func TestLifecycle(t *testing.T) {
 	pg := withApp(t, testserver.PostgresOptions{})
-	c := newChecker(t, pg.URL("app", appPassword, "app"))
-	wantReady(t, c)
+	c := checktest.New(t, New, pg.URL("app", appPassword, "app"))
+	checktest.Ready(t, c)
 	pg.Stop()
-	wantNotReady(t, c, "connect")
+	checktest.NotReady(t, c, "connect")
 	pg.Start()
-	wantReady(t, c)
+	checktest.Ready(t, c)
 
-	wantNotReady(t, newChecker(t, "postgres://app@"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")+"/app"), "refused")
+	checktest.NotReady(t, checktest.New(t, New, "postgres://app@"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")+"/app"), "refused")
 }
 
 // Port open, database not accepting connections (SQLSTATE 57P03, as while
@@ -93,32 +45,32 @@ func TestLifecycle(t *testing.T) {
 func TestStartingUp(t *testing.T) {
 	pg := withApp(t, testserver.PostgresOptions{})
 	pg.StartStandby()
-	c := newChecker(t, pg.URL("app", appPassword, "app"))
-	wantNotReady(t, c, "57P03")
+	c := checktest.New(t, New, pg.URL("app", appPassword, "app"))
+	checktest.NotReady(t, c, "57P03")
 	pg.Promote()
-	wantReady(t, c)
+	checktest.Ready(t, c)
 }
 
 func TestWrongPasswordIsPermanent(t *testing.T) {
 	pg := withApp(t, testserver.PostgresOptions{})
-	err := wantPermanent(t, newChecker(t, pg.URL("app", "wrong-Guess-123", "app")), "28P01")
+	err := checktest.Permanent(t, checktest.New(t, New, pg.URL("app", "wrong-Guess-123", "app")), "28P01")
 	if strings.Contains(err.Error(), "wrong-Guess-123") {
 		t.Errorf("the password is in the error: %v", err)
 	}
-	wantPermanent(t, newChecker(t, pg.URL("nobody", "x", "app")), "28")
+	checktest.Permanent(t, checktest.New(t, New, pg.URL("nobody", "x", "app")), "28")
 }
 
 func TestPasswordFromParams(t *testing.T) {
 	pg := withApp(t, testserver.PostgresOptions{})
-	wantReady(t, newChecker(t, pg.URL("app", "", "app"), func(p *check.Params) { p.Password = appPassword }))
+	checktest.Ready(t, checktest.New(t, New, pg.URL("app", "", "app"), func(p *check.Params) { p.Password = appPassword }))
 }
 
 func TestMissingDatabaseIsRetried(t *testing.T) {
 	pg := withApp(t, testserver.PostgresOptions{})
-	c := newChecker(t, pg.URL("app", appPassword, "later"))
-	wantNotReady(t, c, "3D000")
+	c := checktest.New(t, New, pg.URL("app", appPassword, "later"))
+	checktest.NotReady(t, c, "3D000")
 	pg.SQL("CREATE DATABASE later OWNER app")
-	wantReady(t, c)
+	checktest.Ready(t, c)
 }
 
 func TestTooManyConnectionsIsRetried(t *testing.T) {
@@ -131,16 +83,16 @@ func TestTooManyConnectionsIsRetried(t *testing.T) {
 		}
 		held = append(held, conn)
 	}
-	c := newChecker(t, pg.URL("app", appPassword, "app"))
-	wantNotReady(t, c, "53300")
+	c := checktest.New(t, New, pg.URL("app", appPassword, "app"))
+	checktest.NotReady(t, c, "53300")
 	for _, conn := range held {
 		conn.Close(t.Context())
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for checkErr(t, c) != nil && time.Now().Before(deadline) {
+	for checktest.Check(t, c) != nil && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond) // the server frees the slots asynchronously
 	}
-	wantReady(t, c)
+	checktest.Ready(t, c)
 }
 
 func TestTLS(t *testing.T) {
@@ -150,24 +102,18 @@ func TestTLS(t *testing.T) {
 	withCA := func(p *check.Params) { p.TLS = tlsconfig.Options{CAFile: pki.CAFile} }
 
 	// --ca-file alone means verify-full with it.
-	wantReady(t, newChecker(t, base, withCA))
+	checktest.Ready(t, checktest.New(t, New, base, withCA))
 	// verify-full without the CA: a verification failure, not retried.
-	wantPermanent(t, newChecker(t, base+"?sslmode=verify-full"), "certificate")
+	checktest.Permanent(t, checktest.New(t, New, base+"?sslmode=verify-full"), "certificate")
 	// The URL's own settings are libpq's.
-	wantReady(t, newChecker(t, base+"?sslmode=verify-full&sslrootcert="+url.QueryEscape(pki.CAFile)))
+	checktest.Ready(t, checktest.New(t, New, base+"?sslmode=verify-full&sslrootcert="+url.QueryEscape(pki.CAFile)))
 	// No TLS settings at all: plain text (this server allows it).
-	wantReady(t, newChecker(t, base))
+	checktest.Ready(t, checktest.New(t, New, base))
 }
 
 func TestNewErrors(t *testing.T) {
-	for raw, want := range map[string]string{
+	checktest.BadURLs(t, New, map[string]string{
 		"postgres:///app":                   "missing host",
 		"postgres://db:5432/app?sslmode=no": "sslmode",
-	} {
-		u, _ := url.Parse(raw)
-		_, err := New(t.Context(), check.Params{URL: u, Display: raw})
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("New(%s) = %v, want %q", raw, err, want)
-		}
-	}
+	})
 }
