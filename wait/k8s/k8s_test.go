@@ -152,7 +152,7 @@ func TestObjectStates(t *testing.T) {
 		{"job absent", "k8s://job/migrate", jobsPath, nil, notReady, `job "migrate" not found in namespace "ns"`},
 		{"job running", "k8s://job/migrate", jobsPath, []any{job()}, notReady, "1 active"},
 		{"job complete", "k8s://jobs/migrate", jobsPath, []any{job(batchv1.JobCondition{Type: batchv1.JobComplete, Status: corev1.ConditionTrue})}, ready, ""},
-		{"job failed", "k8s://job/migrate", jobsPath, []any{job(batchv1.JobCondition{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"})}, failed, "job migrate failed: True (BackoffLimitExceeded"},
+		{"job failed", "k8s://job/migrate", jobsPath, []any{job(batchv1.JobCondition{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"})}, failed, "job migrate failed (BackoffLimitExceeded: Job has reached the specified backoff limit); not retried"},
 		{"pod pending", "k8s://pod/web-0", podsPath, []any{pod(corev1.PodPending, corev1.ConditionFalse)}, notReady, "phase Pending, Ready False (ContainersNotReady)"},
 		{"pod ready", "k8s://po/web-0", podsPath, []any{pod(corev1.PodRunning, corev1.ConditionTrue)}, ready, ""},
 		{"pod succeeded", "k8s://pod/web-0", podsPath, []any{pod(corev1.PodSucceeded, corev1.ConditionFalse)}, failed, "will never be Ready"},

@@ -106,7 +106,7 @@ func evalJob(t *target, items []object) verdict {
 		return verdict{ready: true}
 	}
 	if c := cond(o, "Failed"); c.status == "True" {
-		return verdict{fail: fmt.Errorf("job %s failed: %s; not retried", t.name, c)}
+		return verdict{fail: fmt.Errorf("job %s failed (%s: %s); not retried", t.name, c.reason, c.message)}
 	}
 	return waiting("job %s: %d active, %d succeeded, %d failed", t.name,
 		num(o, 0, "status", "active"), num(o, 0, "status", "succeeded"), num(o, 0, "status", "failed"))
