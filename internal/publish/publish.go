@@ -1,0 +1,358 @@
+// Package publish writes a set of files into a directory all or nothing
+// (DESIGN.md §5), in the shape of a Kubernetes Secret or ConfigMap volume:
+//
+//	dir/..2026_11_25_11_30_00.123456789/   the files of one version
+//	dir/..data -> ..2026_11_25_11_30_00.123456789
+//	dir/NAME   -> ..data/NAME              one link per top-level name
+//
+// The new version is staged next to the old one (same filesystem), synced,
+// and published by renaming a new ..data symlink over the old one — one
+// atomic step. This works when dir is a volume's mount point, which cannot
+// itself be replaced. Every file that resolves is from one version: after a
+// kill before the swap, the old version is whole (the next run removes the
+// abandoned staging directory); after it, the new one is. A top-level link
+// for a new name is created before the swap (it dangles until then), and the
+// link of a removed name is deleted after it (it dangles until then); readers
+// that go through ..data never see a mix. Unchanged content is not
+// republished.
+//
+//	err := publish.Dir(ctx, "/secrets/db", publish.Options{Mode: 0o600}, func(s *publish.Stage) error {
+//		return s.WriteFile("password", pw)
+//	})
+package publish
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/initbox/initbox/internal/atomicfile"
+)
+
+const (
+	dataLink = "..data"
+	tmpLink  = "..data_tmp"
+)
+
+// Options control the published files.
+type Options struct {
+	// Mode of every file; 0 means 0644.
+	Mode fs.FileMode
+	// DirMode of the version directory and subdirectories; 0 means 0755.
+	DirMode fs.FileMode
+	// Owner, if set, owns every file and directory (needs root).
+	Owner *atomicfile.Owner
+}
+
+func (o Options) mode() fs.FileMode {
+	if o.Mode == 0 {
+		return 0o644
+	}
+	return o.Mode.Perm()
+}
+
+func (o Options) dirMode() fs.FileMode {
+	if o.DirMode == 0 {
+		return 0o755
+	}
+	return o.DirMode.Perm()
+}
+
+// Stage is the version being built. Names are relative, "/"-separated, and
+// checked with CheckName; every file is created through an os.Root, so no
+// name can reach outside the version directory.
+type Stage struct {
+	ctx   context.Context
+	root  *os.Root
+	opts  Options
+	names []string
+}
+
+// WriteFile writes one file of the version.
+func (s *Stage) WriteFile(name string, data []byte) error {
+	return s.Write(name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// Write streams one file of the version.
+func (s *Stage) Write(name string, fill func(io.Writer) error) error {
+	if err := CheckName(name, true); err != nil {
+		return err
+	}
+	if slices.Contains(s.names, name) {
+		return fmt.Errorf("name %q: given twice", name)
+	}
+	if dir := path.Dir(name); dir != "." {
+		if err := s.root.MkdirAll(dir, s.opts.dirMode()); err != nil {
+			return fmt.Errorf("name %q: %w", name, err)
+		}
+	}
+	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.opts.mode())
+	if err != nil {
+		return fmt.Errorf("name %q: %w", name, err)
+	}
+	defer f.Close()
+	if err := f.Chmod(s.opts.mode()); err != nil {
+		return err
+	}
+	if o := s.opts.Owner; o != nil {
+		if err := f.Chown(o.UID, o.GID); err != nil {
+			return fmt.Errorf("name %q: setting owner %d:%d: %w", name, o.UID, o.GID, err)
+		}
+	}
+	if err := fill(f); err != nil {
+		return fmt.Errorf("name %q: %w", name, err)
+	}
+	if err := s.ctx.Err(); err != nil {
+		return context.Cause(s.ctx)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	s.names = append(s.names, name)
+	return f.Close()
+}
+
+// testHook, when set by a test, runs at each named step of Dir.
+var testHook func(step string)
+
+func hook(step string) {
+	if testHook != nil {
+		testHook(step)
+	}
+}
+
+// Dir builds a new version of dir with fill and publishes it. It reports
+// whether anything changed. dir is created if missing.
+func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error) (changed bool, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	defer root.Close()
+	current, _ := root.Readlink(dataLink)
+	if err := cleanLeftovers(root, current); err != nil {
+		return false, fmt.Errorf("publishing to %s: cleaning an earlier run: %w", dir, err)
+	}
+
+	version := ".." + time.Now().UTC().Format("2006_01_02_15_04_05.000000000")
+	if err := root.Mkdir(version, opts.dirMode()); err != nil {
+		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	published := false
+	defer func() {
+		if !published {
+			root.RemoveAll(version)
+		}
+	}()
+	if err := root.Chmod(version, opts.dirMode()); err != nil {
+		return false, err
+	}
+	if o := opts.Owner; o != nil {
+		if err := root.Lchown(version, o.UID, o.GID); err != nil {
+			return false, fmt.Errorf("publishing to %s: setting owner: %w", dir, err)
+		}
+	}
+	vroot, err := root.OpenRoot(version)
+	if err != nil {
+		return false, err
+	}
+	defer vroot.Close()
+	st := &Stage{ctx: ctx, root: vroot, opts: opts}
+	if err := fill(st); err != nil {
+		return false, err
+	}
+	if err := fixDirs(vroot, opts); err != nil {
+		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	if err := syncTree(filepath.Join(dir, version)); err != nil {
+		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	hook("staged")
+
+	tops := topNames(st.names)
+	if current != "" && sameTree(root, current, version, st.names) {
+		// Nothing to publish (the staging directory goes with the defer),
+		// but a killed earlier run may have left links of names that never
+		// got published.
+		return false, removeStale(root, tops)
+	}
+	// Refuse to replace what is not ours: a top-level name that exists and
+	// is not a link into ..data.
+	for _, n := range tops {
+		if fi, err := root.Lstat(n); err == nil {
+			if t, _ := root.Readlink(n); fi.Mode()&fs.ModeSymlink == 0 || t != path.Join(dataLink, n) {
+				return false, fmt.Errorf("publishing to %s: %s exists and was not published by initbox; remove it or choose another directory", dir, n)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return false, context.Cause(ctx)
+	}
+	// New names first (dangling until the swap) …
+	for _, n := range tops {
+		if _, err := root.Lstat(n); errors.Is(err, fs.ErrNotExist) {
+			if err := root.Symlink(path.Join(dataLink, n), n); err != nil {
+				return false, fmt.Errorf("publishing to %s: %w", dir, err)
+			}
+		}
+	}
+	hook("linked")
+	// … then the one atomic step …
+	root.Remove(tmpLink)
+	if err := root.Symlink(version, tmpLink); err != nil {
+		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	if err := root.Rename(tmpLink, dataLink); err != nil {
+		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	published = true
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return true, err
+	}
+	hook("swapped")
+	// … then the names that are gone, and the old version.
+	if err := removeStale(root, tops); err != nil {
+		return true, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	if current != "" && current != version {
+		if err := root.RemoveAll(current); err != nil {
+			return true, fmt.Errorf("publishing to %s: removing the old version: %w", dir, err)
+		}
+	}
+	return true, atomicfile.SyncDir(dir)
+}
+
+// topNames returns the first path element of each name, once each.
+func topNames(names []string) []string {
+	var tops []string
+	for _, n := range names {
+		top, _, _ := strings.Cut(n, "/")
+		if !slices.Contains(tops, top) {
+			tops = append(tops, top)
+		}
+	}
+	slices.Sort(tops)
+	return tops
+}
+
+// cleanLeftovers removes version directories other than the current one
+// and a stray ..data_tmp: what a killed run leaves behind.
+func cleanLeftovers(root *os.Root, current string) error {
+	f, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if n == tmpLink || (strings.HasPrefix(n, "..") && n != dataLink && n != current && e.IsDir()) {
+			if err := root.RemoveAll(n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// removeStale deletes top-level links into ..data whose name is gone.
+func removeStale(root *os.Root, tops []string) error {
+	f, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, "..") || slices.Contains(tops, n) || e.Type()&fs.ModeSymlink == 0 {
+			continue
+		}
+		if t, _ := root.Readlink(n); t == path.Join(dataLink, n) {
+			if err := root.Remove(n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sameTree reports whether version holds exactly the files of current, with
+// the same content and modes.
+func sameTree(root *os.Root, current, version string, names []string) bool {
+	var have []string
+	err := fs.WalkDir(root.FS(), current, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			have = append(have, strings.TrimPrefix(p, current+"/"))
+		}
+		return nil
+	})
+	if err != nil || len(have) != len(names) {
+		return false
+	}
+	for _, n := range names {
+		a, errA := root.Lstat(path.Join(current, n))
+		b, errB := root.Lstat(path.Join(version, n))
+		if errA != nil || errB != nil || a.Mode() != b.Mode() || a.Size() != b.Size() {
+			return false
+		}
+		x, _ := root.ReadFile(path.Join(current, n))
+		y, _ := root.ReadFile(path.Join(version, n))
+		if !bytes.Equal(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+// fixDirs gives the subdirectories of a staged version their exact mode
+// (MkdirAll is filtered by the umask) and owner.
+func fixDirs(vroot *os.Root, opts Options) error {
+	return fs.WalkDir(vroot.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || p == "." {
+			return err
+		}
+		if err := vroot.Chmod(p, opts.dirMode()); err != nil {
+			return err
+		}
+		if o := opts.Owner; o != nil {
+			return vroot.Lchown(p, o.UID, o.GID)
+		}
+		return nil
+	})
+}
+
+// syncTree fsyncs every directory of a staged version (files are synced as
+// they are written), so that the rename publishes durable content.
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		return atomicfile.SyncDir(p)
+	})
+}
