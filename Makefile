@@ -9,7 +9,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
 # Names the binary answers to (internal/app links); a symlink each in the image.
-LINKS     := wait-for
+LINKS     := wait-for fetch-config
 TAG       ?= dev
 IMAGE_NAME ?= initbox
 IMAGE     := $(IMAGE_NAME):$(TAG)

@@ -108,7 +108,7 @@ func TestMakefileLinksAreDispatched(t *testing.T) {
 // it has instead of failing obscurely.
 func TestBuildTagsCompileCheckersOut(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "initbox-small")
-	tags := "initbox_no_postgres,initbox_no_mysql,initbox_no_redis,initbox_no_grpc,initbox_no_k8s"
+	tags := "initbox_no_postgres,initbox_no_mysql,initbox_no_redis,initbox_no_grpc,initbox_no_k8s,initbox_no_vault"
 	build := exec.Command("go", "build", "-tags", tags, "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -121,8 +121,14 @@ func TestBuildTagsCompileCheckersOut(t *testing.T) {
 	if !strings.Contains(string(out), `unknown scheme \"postgres\"`) || !strings.Contains(string(out), "tcp://") {
 		t.Errorf("message should name the scheme and list what this build has:\n%s", out)
 	}
+	out, _ = exec.Command(bin, "fetch", "vault://secret/app", "--out", "/tmp/x.json").CombinedOutput()
+	if !strings.Contains(string(out), `unknown scheme \"vault\"`) {
+		t.Errorf("fetch vault:// in a build without it:\n%s", out)
+	}
 	for _, dep := range goList(t, "-tags", tags, ".")[0].Deps {
-		for _, heavy := range []string{"github.com/jackc/pgx", "github.com/go-sql-driver/mysql", "go.yaml.in/yaml"} {
+		for _, heavy := range []string{"github.com/jackc/pgx", "github.com/go-sql-driver/mysql", "github.com/hashicorp/",
+			"github.com/initbox/initbox/wait/k8s", "github.com/initbox/initbox/wait/grpc", "github.com/initbox/initbox/wait/redis",
+			"github.com/initbox/initbox/fetch/vault"} {
 			if strings.HasPrefix(dep, heavy) {
 				t.Errorf("%s is still linked with %s", dep, tags)
 			}

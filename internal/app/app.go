@@ -24,6 +24,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/initbox/initbox/fetch"
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/logging"
@@ -62,6 +63,7 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 func commands(common *clix.Common, stderr io.Writer) []*cli.Command {
 	cmds := []*cli.Command{
 		wait.Command(),
+		fetch.Command(),
 		{
 			Name:  "version",
 			Usage: "print version, commit and Go version",
@@ -88,12 +90,13 @@ func commands(common *clix.Common, stderr io.Writer) []*cli.Command {
 
 const appHelp = `initbox runs the steps that must finish before an application starts:
 wait for dependencies, fetch configuration and secrets, render templates, seed
-volumes. One static binary; every command is also reachable through a link
-named after it (wait-for).
+volumes. One static binary; commands are also reachable through links named
+after them (wait-for, fetch-config).
 
 Examples:
   initbox wait tcp://db:5432 http://api:8080/healthz
   wait-for --timeout 60s db:5432 -- /app/server
+  initbox fetch 'vault://secret/app/db#password' --out /secrets/db-password
 
 Exit codes: 0 done, 1 failed, 2 bad usage, 124 timed out, 130/143 interrupted.
 Every flag can also be set as INITBOX_<COMMAND>_<FLAG> (INITBOX_WAIT_TIMEOUT=60s);

@@ -13,7 +13,8 @@ import (
 // links maps the names the binary may be called by (busybox style) to the
 // command they run. The image has a symlink for each (see Makefile LINKS).
 var links = map[string]string{
-	"wait-for": "wait",
+	"wait-for":     "wait",
+	"fetch-config": "fetch",
 }
 
 // normalize turns os.Args into what urfave/cli parses. It chooses the command

@@ -1,0 +1,104 @@
+package fetch
+
+import (
+	"io/fs"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/initbox/initbox/internal/clix"
+	"github.com/initbox/initbox/internal/exitcode"
+)
+
+// Defaults for the command line.
+const (
+	DefaultTimeout        = 5 * time.Minute
+	DefaultAttemptTimeout = 30 * time.Second
+	DefaultInterval       = 250 * time.Millisecond
+	DefaultMaxInterval    = 5 * time.Second // a sealed Vault is not hammered
+)
+
+// Command returns the `fetch` command. This file is the only one in the
+// package that knows about the command line.
+func Command() *cli.Command {
+	var c Config
+	var mode string
+	env := func(flag string) []string { return clix.Env("fetch", flag) }
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "file to write (a directory with --format dir; - for stdout)", EnvVars: env("out"), Destination: &c.Out},
+		&cli.StringFlag{Name: "format", Usage: "raw, json, yaml, dotenv, properties or dir (default: from --out's extension; raw for one value)", EnvVars: env("format"), Destination: &c.Format},
+		&cli.StringFlag{Name: "mode", Value: "0600", Usage: "mode of the written files (octal)", EnvVars: env("mode"), Destination: &mode},
+		&cli.StringFlag{Name: "owner", Usage: "uid:gid of the written files (needs root)", EnvVars: env("owner"), Destination: &c.Owner},
+		&cli.StringFlag{Name: "receipt", Usage: "write a JSON record of what was read (paths, versions, leases; no values)", EnvVars: env("receipt"), Destination: &c.Receipt},
+	}
+	flags = append(flags, clix.TimeoutFlags("fetch", &c.Timeout, &c.AttemptTimeout, DefaultTimeout, DefaultAttemptTimeout)...)
+	flags = append(flags, clix.BackoffFlags("fetch", &c.Interval, &c.MaxInterval, DefaultInterval, DefaultMaxInterval)...)
+	v := &c.Vault
+	flags = append(flags,
+		&cli.StringFlag{Name: "vault-addr", Usage: "Vault address (default: VAULT_ADDR)", EnvVars: env("vault-addr"), Destination: &v.Address, Category: "Vault"},
+		&cli.StringFlag{Name: "vault-namespace", Usage: "Vault Enterprise namespace (default: VAULT_NAMESPACE)", EnvVars: env("vault-namespace"), Destination: &v.Namespace, Category: "Vault"},
+		&cli.StringFlag{Name: "auth", Value: "token", Usage: "token, kubernetes, approle or jwt", EnvVars: env("auth"), Destination: &v.Auth, Category: "Vault"},
+		&cli.StringFlag{Name: "auth-mount", Usage: "where the auth method is mounted (default: its name)", EnvVars: env("auth-mount"), Destination: &v.AuthMount, Category: "Vault"},
+		&cli.StringFlag{Name: "role", Usage: "Vault role for kubernetes and jwt login", EnvVars: env("role"), Destination: &v.Role, Category: "Vault"},
+		&cli.StringFlag{Name: "token-file", Usage: "file holding a Vault token (default: VAULT_TOKEN)", EnvVars: env("token-file"), Destination: &v.TokenFile, Category: "Vault"},
+		&cli.StringFlag{Name: "jwt-file", Usage: "JWT for jwt login; for kubernetes the service account token (default " + "/var/run/secrets/kubernetes.io/serviceaccount/token)", EnvVars: env("jwt-file"), Destination: &v.JWTFile, Category: "Vault"},
+		&cli.StringFlag{Name: "role-id", Usage: "AppRole role id", EnvVars: env("role-id"), Destination: &v.RoleID, Category: "Vault"},
+		&cli.StringFlag{Name: "role-id-file", Usage: "file holding the AppRole role id", EnvVars: env("role-id-file"), Destination: &v.RoleIDFile, Category: "Vault"},
+		&cli.StringFlag{Name: "secret-id-file", Usage: "file holding the AppRole secret id", EnvVars: env("secret-id-file"), Destination: &v.SecretIDFile, Category: "Vault"},
+		&cli.BoolFlag{Name: "secret-id-wrapped", Usage: "the secret id file holds a response-wrapping token to unwrap", EnvVars: env("secret-id-wrapped"), Destination: &v.SecretIDWrapped, Category: "Vault"},
+		&cli.StringFlag{Name: "token-out", Usage: "hand the login token to the application in this file (0600) instead of revoking it", EnvVars: env("token-out"), Destination: &v.TokenOut, Category: "Vault"},
+	)
+	flags = append(flags, clix.TLSFlags("fetch", &c.Vault.TLS)...)
+
+	return &cli.Command{
+		Name:      "fetch",
+		Usage:     "read secrets from Vault into files, atomically, never printing a value",
+		ArgsUsage: "REF...",
+		UsageText: `initbox fetch [flags] REF... --out FILE
+fetch-config [flags] REF... --out FILE`,
+		Description: `Reads every REF and writes one output: a single value byte-exact (raw), or
+all values combined as json, yaml, dotenv or properties, or one file per name
+(dir, the shape of a Kubernetes Secret volume, published all or nothing).
+Files are written atomically with mode 0600 unless --mode says otherwise.
+
+References (the query belongs to Vault, everything after # to initbox):
+  vault://MOUNT/PATH              a whole secret (KV v1 or v2, detected; or any path)
+  vault://MOUNT/PATH#KEY          one value (same as #key=KEY)
+  vault://MOUNT/PATH?version=3    a KV v2 version
+  vault://pki/issue/ROLE?common_name=web.svc#write
+                                  a write; the query gives its fields
+Options after #, comma-separated: key=K, as=NAME (its name in a combined
+output), optional, default=V, kv=1|2 (skip detection), mount=M, write.
+
+Login (--auth): token (VAULT_TOKEN or --token-file), kubernetes (--role),
+approle (--role-id[-file], --secret-id-file [--secret-id-wrapped]), jwt
+(--role, --jwt-file). A token initbox logs in with is revoked at the end
+unless --token-out hands it to the application. VAULT_ADDR, VAULT_CACERT,
+VAULT_NAMESPACE and the other VAULT_* variables work as for the vault CLI.
+
+Examples:
+  initbox fetch 'vault://secret/app/db#password' --out /secrets/db-password
+  initbox fetch vault://secret/app/db vault://secret/app/api --out /config/app.env
+  initbox fetch vault://database/creds/app --format dir --out /secrets/db/ --auth kubernetes --role app
+  initbox fetch 'vault://pki/issue/web?common_name=web.app.svc&ttl=24h#write' --format dir --out /tls/`,
+		Flags: flags,
+		Action: func(ctx *cli.Context) error {
+			refs, tail := clix.Args(ctx)
+			if len(tail) > 0 {
+				return exitcode.Usagef("fetch takes no command after --")
+			}
+			c.Refs = refs
+			m, err := strconv.ParseUint(mode, 8, 32)
+			if err != nil || m > 0o777 {
+				return exitcode.Usagef("--mode %q: want octal permission bits, e.g. 0600 or 0640", mode)
+			}
+			c.Mode = fs.FileMode(m)
+			c.Stdout = ctx.App.Writer
+			if err := c.Validate(); err != nil {
+				return exitcode.Usage(err)
+			}
+			return Run(ctx.Context, c)
+		},
+	}
+}

@@ -1,0 +1,509 @@
+// Package vault is fetch's HashiCorp Vault source: it logs in (token,
+// Kubernetes, AppRole with a plain or response-wrapped secret id, JWT),
+// reads KV v1 and v2 secrets (detecting the version per mount, and falling
+// back cleanly when the policy forbids that lookup), reads or writes any
+// other path (database/creds/app, pki/issue/web), and revokes the token it
+// logged in with. It uses github.com/hashicorp/vault/api with the client's
+// own retries off: fetch's retry loop is the only one.
+//
+//	vault://secret/app/db#password
+//	vault://secret/app/db?version=3
+//	vault://database/creds/app
+//	vault://pki/issue/web?common_name=web.svc&ttl=24h#write
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/api/auth/approle"
+	"github.com/hashicorp/vault/api/auth/kubernetes"
+
+	"github.com/initbox/initbox/fetch/source"
+	"github.com/initbox/initbox/internal/atomicfile"
+	"github.com/initbox/initbox/internal/redact"
+	"github.com/initbox/initbox/internal/retry"
+	"github.com/initbox/initbox/internal/tlsconfig"
+)
+
+// DefaultServiceAccountToken is where Kubernetes mounts a pod's token.
+const DefaultServiceAccountToken = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// Source reads from one Vault.
+type Source struct {
+	opts     source.VaultOptions
+	client   *api.Client
+	address  string
+	loggedIn bool // the token is initbox's own: revoke it at the end
+
+	mu              sync.Mutex
+	mounts          map[string]mount // by mount path ("secret")
+	lookupForbidden bool             // sys/internal/ui/mounts is denied: guess
+}
+
+// mount is what Vault said about a secrets engine.
+type mount struct {
+	path      string // "secret" (no slashes)
+	engine    string // kv, database, pki, …
+	kvVersion int    // 1 or 2 for kv
+}
+
+var _ source.Source = (*Source)(nil)
+
+// New configures a client from the options and the VAULT_* environment.
+// Without load it only checks the options.
+func New(ctx context.Context, opts source.VaultOptions, load bool) (*Source, error) {
+	if opts.Auth == "" {
+		opts.Auth = "token"
+	}
+	if opts.AuthMount == "" {
+		opts.AuthMount = opts.Auth
+	}
+	opts.AuthMount = strings.Trim(opts.AuthMount, "/")
+	switch opts.Auth {
+	case "token":
+	case "kubernetes":
+		if opts.Role == "" {
+			return nil, errors.New("--auth kubernetes needs --role (the Vault role bound to this service account)")
+		}
+		if opts.JWTFile == "" {
+			opts.JWTFile = DefaultServiceAccountToken
+		}
+	case "jwt":
+		if opts.Role == "" || opts.JWTFile == "" {
+			return nil, errors.New("--auth jwt needs --role and --jwt-file")
+		}
+	case "approle":
+		if (opts.RoleID == "") == (opts.RoleIDFile == "") {
+			return nil, errors.New("--auth approle needs one of --role-id or --role-id-file")
+		}
+		if opts.SecretIDFile == "" {
+			return nil, errors.New("--auth approle needs --secret-id-file (the secret id never goes on the command line)")
+		}
+	default:
+		return nil, fmt.Errorf("--auth %q: use token, kubernetes, approle or jwt", opts.Auth)
+	}
+	if opts.TokenOut != "" && opts.Auth == "token" {
+		return nil, errors.New("--token-out hands over a token initbox logged in with; with --auth token the application can use the same token source")
+	}
+	if err := opts.TLS.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Source{opts: opts, mounts: map[string]mount{}}
+	if !load {
+		return s, nil
+	}
+
+	cfg := api.DefaultConfig() // VAULT_ADDR, VAULT_CACERT, VAULT_SKIP_VERIFY, …
+	if cfg.Error != nil {
+		return nil, fmt.Errorf("reading the VAULT_* environment: %w", cfg.Error)
+	}
+	cfg.MaxRetries = 0 // ours are the only retries
+	if opts.Address != "" {
+		cfg.Address = opts.Address
+	}
+	u, err := url.Parse(cfg.Address)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("--vault-addr or VAULT_ADDR %q: want https://host:8200", redact.URLString(cfg.Address))
+	}
+	s.address = redact.URL(u)
+	if t := opts.TLS; t.Given() {
+		if err := cfg.ConfigureTLS(&api.TLSConfig{CACert: t.CAFile, ClientCert: t.ClientCert, ClientKey: t.ClientKey,
+			TLSServerName: t.ServerName, Insecure: t.InsecureSkipVerify}); err != nil {
+			return nil, fmt.Errorf("configuring TLS for Vault: %w", err)
+		}
+	}
+	if tr, ok := cfg.HttpClient.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil && tr.TLSClientConfig.InsecureSkipVerify {
+		slog.WarnContext(ctx, "TLS certificate verification of Vault is disabled (--insecure-skip-verify or VAULT_SKIP_VERIFY); the token can be intercepted")
+	}
+	// The token goes to this host and no other: a redirect elsewhere is
+	// refused before the request leaves.
+	cfg.HttpClient.Transport = &pinned{host: u.Host, next: cfg.HttpClient.Transport}
+	s.client, err = api.NewClient(cfg) // also reads VAULT_TOKEN, VAULT_NAMESPACE
+	if err != nil {
+		return nil, fmt.Errorf("configuring the Vault client: %w", err)
+	}
+	if opts.Namespace != "" {
+		s.client.SetNamespace(opts.Namespace)
+	}
+	if opts.Auth == "token" {
+		if opts.TokenFile != "" {
+			tok, err := redact.ReadSecretFile(opts.TokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("--token-file: %w", err)
+			}
+			s.client.SetToken(tok)
+		}
+		if s.client.Token() == "" {
+			return nil, errors.New("no Vault token: set VAULT_TOKEN or --token-file, or log in with --auth kubernetes|approle|jwt")
+		}
+		redact.Register(s.client.Token())
+	}
+	return s, nil
+}
+
+// errOtherHost is returned for a request to a host other than Vault's.
+var errOtherHost = errors.New("refused to follow a redirect to another host: the Vault token is only sent to the configured Vault address")
+
+type pinned struct {
+	host string
+	next http.RoundTripper
+}
+
+func (p *pinned) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host != p.host {
+		return nil, fmt.Errorf("%w (%s → %s)", errOtherHost, p.host, r.URL.Host)
+	}
+	return p.next.RoundTrip(r)
+}
+
+// Open logs in with the configured method; with a token there is nothing to
+// do. Unwrapping a wrapped secret id uses it up, so an Open that failed
+// after that point is not worth retrying and says so.
+func (s *Source) Open(ctx context.Context) error {
+	var (
+		secret *api.Secret
+		err    error
+		what   = "logging in to auth/" + s.opts.AuthMount
+	)
+	switch s.opts.Auth {
+	case "token":
+		return nil
+	case "kubernetes":
+		var k *kubernetes.KubernetesAuth
+		k, err = kubernetes.NewKubernetesAuth(s.opts.Role, kubernetes.WithMountPath(s.opts.AuthMount),
+			kubernetes.WithServiceAccountTokenPath(s.opts.JWTFile))
+		if err == nil {
+			if jwt, rerr := os.ReadFile(s.opts.JWTFile); rerr == nil {
+				redact.Register(strings.TrimSpace(string(jwt)))
+			}
+			secret, err = s.client.Auth().Login(ctx, k)
+		}
+	case "jwt":
+		var jwt string
+		jwt, err = redact.ReadSecretFile(s.opts.JWTFile)
+		if err != nil {
+			return retry.Permanent(fmt.Errorf("--jwt-file: %w", err))
+		}
+		secret, err = s.client.Logical().WriteWithContext(ctx, "auth/"+s.opts.AuthMount+"/login",
+			map[string]any{"role": s.opts.Role, "jwt": jwt})
+	case "approle":
+		roleID := s.opts.RoleID
+		if s.opts.RoleIDFile != "" {
+			if roleID, err = redact.ReadSecretFile(s.opts.RoleIDFile); err != nil {
+				return retry.Permanent(fmt.Errorf("--role-id-file: %w", err))
+			}
+		}
+		if b, rerr := os.ReadFile(s.opts.SecretIDFile); rerr == nil {
+			redact.Register(strings.TrimSpace(string(b)))
+		} else {
+			return retry.Permanent(fmt.Errorf("--secret-id-file: %w", rerr))
+		}
+		lopts := []approle.LoginOption{approle.WithMountPath(s.opts.AuthMount)}
+		if s.opts.SecretIDWrapped {
+			lopts = append(lopts, approle.WithWrappingToken())
+		}
+		var a *approle.AppRoleAuth
+		a, err = approle.NewAppRoleAuth(roleID, &approle.SecretID{FromFile: s.opts.SecretIDFile}, lopts...)
+		if err == nil {
+			secret, err = s.client.Auth().Login(ctx, a)
+		}
+	}
+	if err != nil {
+		return classify(err, what, "update")
+	}
+	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
+		return retry.Permanent(fmt.Errorf("%s: Vault answered without a token", what))
+	}
+	redact.Register(secret.Auth.ClientToken)
+	s.client.SetToken(secret.Auth.ClientToken)
+	s.loggedIn = true
+	slog.InfoContext(ctx, "logged in to Vault", "address", s.address, "method", s.opts.Auth, "mount", s.opts.AuthMount,
+		"policies", secret.Auth.Policies, "ttl", time.Duration(secret.Auth.LeaseDuration)*time.Second)
+	return nil
+}
+
+// Close hands the token over (--token-out) or revokes the one initbox
+// created. It runs with its own short deadline, even after a signal.
+func (s *Source) Close(ctx context.Context) error {
+	if s.client == nil || !s.loggedIn {
+		return nil
+	}
+	if s.opts.TokenOut != "" {
+		_, err := atomicfile.WriteFile(ctx, s.opts.TokenOut, []byte(s.client.Token()), atomicfile.Options{Mode: 0o600})
+		if err == nil {
+			slog.InfoContext(ctx, "token handed over, not revoked", "file", s.opts.TokenOut)
+		}
+		return err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.client.Auth().Token().RevokeSelfWithContext(cctx, ""); err != nil {
+		return fmt.Errorf("revoking the login token: %w", classify(err, "auth/token/revoke-self", "update"))
+	}
+	slog.DebugContext(ctx, "login token revoked")
+	return nil
+}
+
+// Read reads one reference.
+func (s *Source) Read(ctx context.Context, ref source.Ref) (*source.Secret, error) {
+	p := strings.Trim(ref.URL.Host+ref.URL.Path, "/")
+	q := ref.URL.Query()
+	if ref.Write {
+		data := map[string]any{}
+		for k, vs := range q {
+			data[k] = vs[len(vs)-1]
+		}
+		secret, err := s.client.Logical().WriteWithContext(ctx, p, data)
+		if err != nil {
+			return nil, classify(err, p, "update")
+		}
+		if secret == nil {
+			return nil, retry.Permanent(fmt.Errorf("writing %s: Vault returned no data", p))
+		}
+		return result(ref, p, "write", secret, secret.Data, nil), nil
+	}
+	m, err := s.mountOf(ctx, p, ref)
+	if err != nil {
+		return nil, err
+	}
+	if ref.URL.Query().Has("version") && m.kvVersion != 2 {
+		return nil, retry.Permanent(fmt.Errorf("%s: ?version applies to KV version 2 only", p))
+	}
+	switch {
+	case m.kvVersion == 2:
+		return s.readKV2(ctx, ref, m, p, q)
+	case m.kvVersion == 0 && m.engine == "":
+		// Nothing known (lookup forbidden, no #kv=): try KV v2, then a plain read.
+		sec, err2 := s.readKV2(ctx, ref, m, p, q)
+		if err2 == nil {
+			s.remember(mount{path: m.path, engine: "kv", kvVersion: 2})
+			return sec, nil
+		}
+		if !errors.Is(err2, source.ErrNotFound) && !isForbidden(err2) {
+			return nil, err2
+		}
+		sec, err1 := s.readPlain(ctx, ref, p, q, "read")
+		switch {
+		case err1 == nil:
+			return sec, nil
+		case isForbidden(err1) && isForbidden(err2):
+			return nil, retry.Permanent(fmt.Errorf("permission denied on %s (KV v2) and on %s: the token's policy needs \"read\" on one of them (add #kv=1 or #kv=2 to skip the guess)",
+				kv2Path(m.path, p, "data"), p))
+		case errors.Is(err1, source.ErrNotFound):
+			return nil, notFound("%s: nothing there, read as KV v2 (%s) or plainly", p, kv2Path(m.path, p, "data"))
+		}
+		return nil, err1
+	}
+	engine := m.engine
+	if m.kvVersion == 1 {
+		engine = "kv1"
+	}
+	return s.readPlain(ctx, ref, p, q, engine)
+}
+
+func (s *Source) remember(m mount) {
+	s.mu.Lock()
+	s.mounts[m.path] = m
+	s.mu.Unlock()
+}
+
+// mountOf finds the secrets engine that serves path p: from #kv= and
+// #mount=, from the cache, or from sys/internal/ui/mounts (what `vault kv`
+// asks). When the policy forbids that lookup, the mount is taken to be the
+// first path element and the engine is left unknown.
+func (s *Source) mountOf(ctx context.Context, p string, ref source.Ref) (mount, error) {
+	first, _, _ := strings.Cut(p, "/")
+	guess := mount{path: first}
+	if ref.Mount != "" {
+		guess.path = ref.Mount
+		if !strings.HasPrefix(p, ref.Mount+"/") {
+			return mount{}, retry.Permanent(fmt.Errorf("%s: #mount=%s is not a prefix of the path", p, ref.Mount))
+		}
+	}
+	if ref.KV != 0 {
+		guess.engine, guess.kvVersion = "kv", ref.KV
+		return guess, nil
+	}
+	s.mu.Lock()
+	for mp, m := range s.mounts {
+		if p == mp || strings.HasPrefix(p, mp+"/") {
+			s.mu.Unlock()
+			return m, nil
+		}
+	}
+	forbidden := s.lookupForbidden
+	s.mu.Unlock()
+	if forbidden {
+		return guess, nil
+	}
+	secret, err := s.client.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+p)
+	if err != nil {
+		var re *api.ResponseError
+		if errors.As(err, &re) && (re.StatusCode == http.StatusForbidden || re.StatusCode == http.StatusNotFound) {
+			// Common under least privilege: guess instead, once per run.
+			s.mu.Lock()
+			s.lookupForbidden = true
+			s.mu.Unlock()
+			slog.DebugContext(ctx, "the token may not look up mounts; guessing the KV version", "path", p)
+			return guess, nil
+		}
+		return mount{}, classify(err, "sys/internal/ui/mounts/"+p, "read")
+	}
+	if secret == nil || secret.Data == nil {
+		return guess, nil
+	}
+	m := mount{path: strings.Trim(fmt.Sprint(secret.Data["path"]), "/"), engine: fmt.Sprint(secret.Data["type"])}
+	if m.path == "" || m.path == "<nil>" {
+		m.path = guess.path
+	}
+	if m.engine == "kv" || m.engine == "generic" {
+		m.kvVersion = 1
+		if opts, ok := secret.Data["options"].(map[string]any); ok && fmt.Sprint(opts["version"]) == "2" {
+			m.kvVersion = 2
+		}
+	}
+	s.remember(m)
+	return m, nil
+}
+
+// kv2Path inserts KV v2's data/ or metadata/ after the mount.
+func kv2Path(mountPath, p, kind string) string {
+	return mountPath + "/" + kind + "/" + strings.TrimPrefix(strings.TrimPrefix(p, mountPath), "/")
+}
+
+func (s *Source) readKV2(ctx context.Context, ref source.Ref, m mount, p string, q url.Values) (*source.Secret, error) {
+	dp := kv2Path(m.path, p, "data")
+	secret, err := s.client.Logical().ReadWithDataWithContext(ctx, dp, q)
+	if err != nil {
+		return nil, classify(err, dp, "read")
+	}
+	if secret == nil {
+		return nil, notFound("%s (KV v2)", dp)
+	}
+	data, _ := secret.Data["data"].(map[string]any)
+	meta, _ := secret.Data["metadata"].(map[string]any)
+	if data == nil {
+		// A deleted or destroyed version: its metadata is returned, its data not.
+		return nil, notFound("%s (KV v2): the version is deleted or destroyed", dp)
+	}
+	return result(ref, dp, "kv2", secret, data, meta), nil
+}
+
+func (s *Source) readPlain(ctx context.Context, ref source.Ref, p string, q url.Values, engine string) (*source.Secret, error) {
+	secret, err := s.client.Logical().ReadWithDataWithContext(ctx, p, q)
+	if err != nil {
+		return nil, classify(err, p, "read")
+	}
+	if secret == nil || secret.Data == nil {
+		return nil, notFound("%s", p)
+	}
+	return result(ref, p, engine, secret, secret.Data, nil), nil
+}
+
+func result(ref source.Ref, p, engine string, secret *api.Secret, data, meta map[string]any) *source.Secret {
+	r := source.Receipt{Ref: ref.Display, Path: p, Engine: engine, LeaseID: secret.LeaseID,
+		LeaseDuration: int64(secret.LeaseDuration), Renewable: secret.Renewable, FetchedAt: time.Now().UTC()}
+	if meta != nil {
+		if v, ok := meta["version"].(json.Number); ok {
+			r.Version, _ = v.Int64()
+		}
+		r.CreatedTime, _ = meta["created_time"].(string)
+	}
+	for k := range data {
+		r.Keys = append(r.Keys, k)
+	}
+	slices.Sort(r.Keys)
+	// Every string value is a secret from here on.
+	for _, v := range data {
+		registerValues(v)
+	}
+	return &source.Secret{Data: data, Receipt: r}
+}
+
+func registerValues(v any) {
+	switch x := v.(type) {
+	case string:
+		redact.Register(x)
+	case map[string]any:
+		for _, e := range x {
+			registerValues(e)
+		}
+	case []any:
+		for _, e := range x {
+			registerValues(e)
+		}
+	}
+}
+
+func isForbidden(err error) bool {
+	var fe *forbiddenError
+	return errors.As(err, &fe)
+}
+
+// notFound is a permanent "names nothing" error.
+func notFound(format string, args ...any) error {
+	return retry.Permanent(fmt.Errorf(format+": %w", append(args, source.ErrNotFound)...))
+}
+
+// classify marks what waiting cannot fix as permanent (DESIGN.md §4):
+// sealed (503), standby (429), 5xx and connection errors are retried; 400,
+// 403 (naming the path and capability), 404 and TLS failures are not.
+func classify(err error, p, capability string) error {
+	if errors.Is(err, errOtherHost) {
+		return retry.Permanent(err)
+	}
+	var re *api.ResponseError
+	if !errors.As(err, &re) {
+		if tlsconfig.IsVerificationError(err) {
+			return retry.Permanent(fmt.Errorf("%s: %w; not retried: give Vault's CA with --ca-file or VAULT_CACERT", p, err))
+		}
+		return fmt.Errorf("%s: %w", p, unwrapURL(err)) // connection errors: retried
+	}
+	msg := strings.Join(re.Errors, "; ")
+	if msg == "" {
+		msg = http.StatusText(re.StatusCode)
+	}
+	e := fmt.Errorf("%s: HTTP %d: %s", p, re.StatusCode, msg)
+	switch code := re.StatusCode; {
+	case code == http.StatusServiceUnavailable, code == http.StatusTooManyRequests, code == http.StatusPreconditionFailed,
+		code >= 500 && code != http.StatusNotImplemented:
+		return e // sealed, standby, overloaded: retried with backoff
+	case code == http.StatusForbidden:
+		return retry.Permanent(&forbiddenError{err: e, path: p, capability: capability})
+	case code == http.StatusNotFound:
+		return notFound("%v", e)
+	}
+	return retry.Permanent(e)
+}
+
+// forbiddenError is a 403 that says what the policy lacks.
+type forbiddenError struct {
+	err              error
+	path, capability string
+}
+
+func (e *forbiddenError) Error() string {
+	return fmt.Sprintf("%v; not retried: the token's policy needs the %q capability on path %q (or the token is invalid or expired)",
+		e.err, e.capability, e.path)
+}
+func (e *forbiddenError) Unwrap() error { return e.err }
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
