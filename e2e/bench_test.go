@@ -21,9 +21,12 @@ import (
 // fixed number of samples and reports medians, so b.N does not matter).
 
 // Size budgets: every dependency is a cost in the image everyone pulls.
+// 12 MiB held wait with its database, gRPC and Kubernetes checkers; fetch
+// brings the Vault client (+1.4 MB), so the budget is 16 MiB. Each heavy
+// checker or source can be compiled out (BenchmarkCheckerCost).
 const (
-	binaryBudget = 12 << 20
-	imageBudget  = 12 << 20
+	binaryBudget = 16 << 20
+	imageBudget  = 16 << 20
 )
 
 func binaryPath() string { return filepath.Join(repoRoot, "build", "initbox") }
@@ -67,7 +70,7 @@ func BenchmarkCheckerCost(b *testing.B) {
 	for b.Loop() {
 		full := build("")
 		all := []string{}
-		for _, c := range []string{"postgres", "mysql", "redis", "grpc", "k8s"} {
+		for _, c := range []string{"postgres", "mysql", "redis", "grpc", "k8s", "vault"} {
 			tag := "initbox_no_" + c
 			all = append(all, tag)
 			b.ReportMetric(float64(full-build(tag))/1024, c+"-KiB")
