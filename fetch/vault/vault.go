@@ -175,7 +175,7 @@ func (s *Source) Open(ctx context.Context) error {
 	var (
 		secret *api.Secret
 		err    error
-		what   = "logging in to auth/" + s.opts.AuthMount
+		what   = "auth/" + s.opts.AuthMount + "/login"
 	)
 	switch s.opts.Auth {
 	case "token":
@@ -221,7 +221,7 @@ func (s *Source) Open(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return classify(err, what, "update")
+		return classify(err, what, "login")
 	}
 	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
 		return retry.Permanent(fmt.Errorf("%s: Vault answered without a token", what))
@@ -471,7 +471,7 @@ func classify(err error, p, capability string) error {
 		}
 		return fmt.Errorf("%s: %w", p, unwrapURL(err)) // connection errors: retried
 	}
-	msg := strings.Join(re.Errors, "; ")
+	msg := vaultMessage(re.Errors)
 	if msg == "" {
 		msg = http.StatusText(re.StatusCode)
 	}
@@ -488,6 +488,23 @@ func classify(err error, p, capability string) error {
 	return retry.Permanent(e)
 }
 
+// vaultMessage flattens Vault's error strings, which often carry a
+// go-multierror listing ("1 error occurred:\n\t* permission denied\n\n"),
+// into one line.
+func vaultMessage(errs []string) string {
+	var parts []string
+	for _, e := range errs {
+		for _, line := range strings.Split(e, "\n") {
+			line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
+			if line == "" || strings.HasSuffix(line, "error occurred:") || strings.HasSuffix(line, "errors occurred:") {
+				continue
+			}
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // forbiddenError is a 403 that says what the policy lacks.
 type forbiddenError struct {
 	err              error
@@ -495,6 +512,9 @@ type forbiddenError struct {
 }
 
 func (e *forbiddenError) Error() string {
+	if e.capability == "login" {
+		return fmt.Sprintf("%v; not retried: the role does not accept this identity (check the role's bound service accounts, namespaces, audiences or claims, and the role name)", e.err)
+	}
 	return fmt.Sprintf("%v; not retried: the token's policy needs the %q capability on path %q (or the token is invalid or expired)",
 		e.err, e.capability, e.path)
 }
