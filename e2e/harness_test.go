@@ -35,7 +35,9 @@ type Pod struct {
 	// "" gives the pod a network of its own.
 	Network string
 	// Volumes are emptyDir volumes, referred to by these names in mounts.
-	Volumes        []string
+	Volumes []string
+	// MemoryVolumes are emptyDir volumes with medium: Memory (tmpfs).
+	MemoryVolumes  []string
 	InitContainers []Container
 	// Containers are the main containers; they run to completion.
 	Containers []Container
@@ -58,6 +60,11 @@ type Container struct {
 	Restricted bool
 	// User overrides the image's user ("uid:gid").
 	User string
+	// CapAdd adds capabilities (after Restricted dropped them all).
+	CapAdd []string
+	// ExposedPorts are published on the host, for the test to reach a
+	// service ("8200/tcp").
+	ExposedPorts []string
 }
 
 // Status is what the harness recorded about one container.
@@ -114,7 +121,15 @@ func NewNetwork(t *testing.T) string {
 // ends.
 func Service(t *testing.T, networkName, alias string, c Container) testcontainers.Container {
 	t.Helper()
+	return serviceWithVolumes(t, networkName, alias, c, nil)
+}
+
+func serviceWithVolumes(t *testing.T, networkName, alias string, c Container, volumes map[string]string) testcontainers.Container {
+	t.Helper()
 	req := request(c)
+	for vol, path := range c.VolumeMounts {
+		req.Mounts = append(req.Mounts, testcontainers.VolumeMount(volumes[vol], testcontainers.ContainerMountTarget(path)))
+	}
 	req.Networks = []string{networkName}
 	req.NetworkAliases = map[string][]string{networkName: {alias}}
 	ctr, err := testcontainers.GenericContainer(t.Context(), testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
@@ -138,11 +153,21 @@ func RunPod(t *testing.T, pod Pod) *PodStatus {
 	}
 	volumes := map[string]string{}
 	for _, v := range pod.Volumes {
-		volumes[v] = emptyDir(t, v)
+		volumes[v] = emptyDir(t, v, false)
+	}
+	for _, v := range pod.MemoryVolumes {
+		volumes[v] = emptyDir(t, v, true)
 	}
 
-	pause := Service(t, pod.Network, pod.Name, Container{Name: "pause", Image: images.testbin, Args: []string{"pause"}})
-	netns := container.NetworkMode("container:" + pause.GetContainerID())
+	// The pause container also holds every memory volume: Docker mounts a
+	// tmpfs volume per use and drops it when no container holds it, while
+	// the kubelet keeps a medium: Memory emptyDir for the pod's life.
+	pause := Container{Name: "pause", Image: images.testbin, Args: []string{"pause"}, VolumeMounts: map[string]string{}}
+	for _, v := range pod.MemoryVolumes {
+		pause.VolumeMounts[v] = "/volumes/" + v
+	}
+	pauseCtr := serviceWithVolumes(t, pod.Network, pod.Name, pause, volumes)
+	netns := container.NetworkMode("container:" + pauseCtr.GetContainerID())
 
 	st := &PodStatus{}
 	for _, c := range pod.InitContainers {
@@ -163,13 +188,25 @@ func RunPod(t *testing.T, pod Pod) *PodStatus {
 }
 
 // emptyDir creates a Docker volume with the mode the kubelet gives an
-// emptyDir (0777), so that non-root containers can write to it.
-func emptyDir(t *testing.T, name string) string {
+// emptyDir (0777), so that non-root containers can write to it; with memory,
+// a tmpfs, as for medium: Memory.
+func emptyDir(t *testing.T, name string, memory bool) string {
 	t.Helper()
 	vol := unique("vol-" + name)
 	cli, err := testcontainers.NewDockerClientWithOpts(t.Context())
 	if err != nil {
 		t.Fatal(err)
+	}
+	opts := client.VolumeCreateOptions{Name: vol, Driver: "local"}
+	if memory {
+		// Mounted anew by the pause container, with the emptyDir's mode.
+		opts.DriverOpts = map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=16m,mode=0777"}
+	}
+	if _, err := cli.VolumeCreate(t.Context(), opts); err != nil {
+		t.Fatalf("creating volume %s: %v", name, err)
+	}
+	if memory {
+		return vol
 	}
 	t.Cleanup(func() {
 		// Registered before any container that mounts it, so it runs after
@@ -191,11 +228,12 @@ func emptyDir(t *testing.T, name string) string {
 
 func request(c Container) testcontainers.ContainerRequest {
 	req := testcontainers.ContainerRequest{
-		Name:       unique(c.Name),
-		Image:      c.Image,
-		Entrypoint: c.Command,
-		Cmd:        c.Args,
-		Env:        c.Env,
+		Name:         unique(c.Name),
+		Image:        c.Image,
+		Entrypoint:   c.Command,
+		Cmd:          c.Args,
+		Env:          c.Env,
+		ExposedPorts: c.ExposedPorts,
 		ConfigModifier: func(cfg *container.Config) {
 			if c.User != "" {
 				cfg.User = c.User
@@ -230,6 +268,7 @@ func runToCompletion(t *testing.T, ctx context.Context, c Container, netns conta
 			hc.CapDrop = []string{"ALL"}
 			hc.SecurityOpt = []string{"no-new-privileges"}
 		}
+		hc.CapAdd = c.CapAdd
 	}
 	req.WaitingFor = wait.ForExit().WithExitTimeout(timeout)
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})

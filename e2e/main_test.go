@@ -25,7 +25,7 @@ import (
 
 // images are the tags built for this run by `make images`.
 var images struct {
-	initbox, busybox, testbin, postgres string
+	initbox, busybox, testbin, postgres, vault string
 }
 
 // repoRoot is the module root (this package lives in e2e/).
@@ -43,6 +43,11 @@ func setup(m *testing.M) int {
 	// The reaper image cannot be pulled here; every test removes what it
 	// creates (t.Cleanup).
 	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	// The engine is local; without this, testcontainers guesses the host of
+	// published ports from the default gateway (a TEST-NET address here).
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
 	if !testing.Verbose() {
 		tclog.SetDefault(tclog.NewNoopLogger())
 	}
@@ -67,10 +72,10 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	images.initbox, images.busybox, images.testbin = "initbox:"+tag, "initbox-busybox:"+tag, "initbox-testbin:"+tag
-	images.postgres = "initbox-postgres:" + tag
+	images.postgres, images.vault = "initbox-postgres:"+tag, "initbox-vault:"+tag
 	defer func() {
 		// Drop this run's tags; the content-keyed tags stay as the cache.
-		exec.Command("docker", "rmi", images.initbox, images.busybox, images.testbin, images.postgres).Run()
+		exec.Command("docker", "rmi", images.initbox, images.busybox, images.testbin, images.postgres, images.vault).Run()
 	}()
 	return m.Run()
 }

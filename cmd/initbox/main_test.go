@@ -34,8 +34,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building initbox: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	if err := os.Symlink("initbox", filepath.Join(dir, "wait-for")); err != nil {
-		panic(err)
+	for _, link := range []string{"wait-for", "fetch-config"} {
+		if err := os.Symlink("initbox", filepath.Join(dir, link)); err != nil {
+			panic(err)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

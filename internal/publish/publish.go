@@ -159,14 +159,6 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 			root.RemoveAll(version)
 		}
 	}()
-	if err := root.Chmod(version, opts.dirMode()); err != nil {
-		return false, err
-	}
-	if o := opts.Owner; o != nil {
-		if err := root.Lchown(version, o.UID, o.GID); err != nil {
-			return false, fmt.Errorf("publishing to %s: setting owner: %w", dir, err)
-		}
-	}
 	vroot, err := root.OpenRoot(version)
 	if err != nil {
 		return false, err
@@ -329,11 +321,13 @@ func sameTree(root *os.Root, current, version string, names []string) bool {
 	return true
 }
 
-// fixDirs gives the subdirectories of a staged version their exact mode
-// (MkdirAll is filtered by the umask) and owner.
+// fixDirs gives the directories of a staged version their exact mode
+// (Mkdir is filtered by the umask) and owner — after they are filled: root
+// with only CAP_CHOWN (the restricted profile plus one capability) may not
+// write into a directory it gave away.
 func fixDirs(vroot *os.Root, opts Options) error {
 	return fs.WalkDir(vroot.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() || p == "." {
+		if err != nil || !d.IsDir() {
 			return err
 		}
 		if err := vroot.Chmod(p, opts.dirMode()); err != nil {
