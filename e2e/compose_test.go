@@ -20,7 +20,7 @@ type compose struct {
 
 func newCompose(t *testing.T, env ...string) *compose {
 	c := &compose{t: t, project: unique("compose"), env: append([]string{
-		"INITBOX_IMAGE=" + images.initbox, "INITBOX_BUSYBOX_IMAGE=" + images.busybox,
+		"INITBOX_IMAGE=" + images.initbox, "INITBOX_BUSYBOX_IMAGE=" + images.busybox, "INITBOX_VAULT_IMAGE=" + images.vault,
 	}, env...)}
 	t.Cleanup(func() { c.run("down", "-v", "--remove-orphans", "--timeout", "0") })
 	return c
@@ -62,7 +62,12 @@ func TestComposeExample(t *testing.T) {
 		t.Fatalf("app exited %s:\n%s\n%s", code, c.logs("app"), c.logs("wait"))
 	}
 	app := c.logs("app")
-	logsContain(t, "app output", app, "app: started at", "the api has been up since", `api health on the first try: {"status":"UP"`)
+	logsContain(t, "app output", app, "app: started at", "the api has been up since", `api health on the first try: {"status":"UP"`,
+		"app: received /secrets/db.env (mode 400, owner 1000:1000)", "DB_USER=app, DB_PASSWORD has 14 characters (not shown)",
+		"from Vault secret version 1")
+	if strings.Contains(c.logs("fetch"), "s3cr3t-Demo-pw") {
+		t.Error("fetch printed the secret")
+	}
 	logsContain(t, "wait output", c.logs("wait"), "target ready", "target=http://api:8080/health.json", "msg=ready")
 	if c.exitCode("wait") != "0" {
 		t.Error("wait did not exit 0")

@@ -29,13 +29,13 @@ func parseStatus(spec string) (statusSet, error) {
 			lo, err1 := statusCode(a)
 			hi, err2 := statusCode(b)
 			if err1 != nil || err2 != nil || lo > hi {
-				return s, fmt.Errorf("--status %q: %q is not a range like 200-299", spec, part)
+				return s, fmt.Errorf("%q: %q is not a range like 200-299", spec, part)
 			}
 			s.ranges = append(s.ranges, [2]int{lo, hi})
 		default:
 			c, err := statusCode(p)
 			if err != nil {
-				return s, fmt.Errorf("--status %q: %q is not a status code, class (2xx) or range (200-299)", spec, part)
+				return s, fmt.Errorf("%q: %q is not a status code, class (2xx) or range (200-299)", spec, part)
 			}
 			s.ranges = append(s.ranges, [2]int{c, c})
 		}

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/initbox/initbox/internal/expand"
+	"github.com/initbox/initbox/internal/jsonpath"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/wait/check"
 )
@@ -28,7 +31,13 @@ type target struct {
 	attemptTimeout time.Duration // 0: --attempt-timeout
 	stable         int           // 0: --stable
 	passwordFile   string        // "": --password-file
+	// HTTP checks of this target alone (#status=, #json-path=, …),
+	// overriding the flags; "" clears a check.
+	httpChecks map[string]string
 }
+
+// httpCheckOptions are the per-target options of http(s) targets.
+var httpCheckOptions = []string{"status", "body-regex", "json-path", "json-value"}
 
 // hostPortRE matches the bare host:port form wait-for-it users write.
 var hostPortRE = regexp.MustCompile(`^(\[[0-9a-fA-F:.%\w]+\]|[A-Za-z0-9][A-Za-z0-9.\-_]*):[0-9]+(#.*)?$`)
@@ -62,7 +71,7 @@ func parseTarget(ctx context.Context, raw string, c *Config, h *httpSettings, lo
 		redact.Register(pw)
 	}
 	t := &target{}
-	if err := t.parseOptions(u.Fragment); err != nil {
+	if err := t.parseOptions(u.EscapedFragment()); err != nil {
 		return nil, fmt.Errorf("target %s: %w", display, err)
 	}
 	u.Fragment, u.RawFragment = "", ""
@@ -73,11 +82,17 @@ func parseTarget(ctx context.Context, raw string, c *Config, h *httpSettings, lo
 	if t.passwordFile != "" && !p.password {
 		return nil, fmt.Errorf("target %s: #password-file does not apply to %s:// targets", t.display, scheme)
 	}
+	if len(t.httpChecks) > 0 && scheme != "http" && scheme != "https" {
+		return nil, fmt.Errorf("target %s: #%s applies to http(s):// targets only", t.display, slices.Sorted(maps.Keys(t.httpChecks))[0])
+	}
 	switch scheme {
 	case "tcp", "tcp4", "tcp6":
 		t.checker, err = newTCP(u, t.display)
 	case "http", "https":
-		t.checker, err = newHTTP(u, t.display, h)
+		var own *httpSettings
+		if own, err = t.ownChecks(h); err == nil {
+			t.checker, err = newHTTP(u, t.display, own)
+		}
 	case "unix":
 		t.checker, err = newUnix(u, t.display)
 	case "file":
@@ -126,7 +141,49 @@ func (t *target) password(u *url.URL, global string, load bool) (string, error) 
 	return pw, nil
 }
 
-// parseOptions reads the fragment: comma-separated key[=value] pairs.
+// ownChecks returns the shared HTTP settings with this target's own
+// checks applied; a target without any shares them.
+func (t *target) ownChecks(h *httpSettings) (*httpSettings, error) {
+	if len(t.httpChecks) == 0 {
+		return h, nil
+	}
+	own := *h
+	var err error
+	if v, ok := t.httpChecks["status"]; ok {
+		if own.status, err = parseStatus(v); err != nil {
+			return nil, fmt.Errorf("#status=%w", err)
+		}
+	}
+	if v, ok := t.httpChecks["body-regex"]; ok {
+		own.bodyRE = nil
+		if v != "" {
+			if own.bodyRE, err = regexp.Compile(v); err != nil {
+				return nil, fmt.Errorf("#body-regex: %v", err)
+			}
+		}
+	}
+	if v, ok := t.httpChecks["json-path"]; ok {
+		own.jsonPath, own.jsonValue = nil, nil // the flag's --json-value went with its path
+		if v != "" {
+			p, err := jsonpath.Parse(v)
+			if err != nil {
+				return nil, fmt.Errorf("#json-path: %w", err)
+			}
+			own.jsonPath = &p
+		}
+	}
+	if v, ok := t.httpChecks["json-value"]; ok {
+		if own.jsonPath == nil {
+			return nil, errors.New("#json-value needs a JSON path (#json-path= or --json-path)")
+		}
+		own.jsonValue = &v
+	}
+	return &own, nil
+}
+
+// parseOptions reads the fragment (still percent-encoded): comma-separated
+// key[=value] pairs, each decoded after the split, so that %2C gives a comma
+// inside a value (#status=200%2C204).
 func (t *target) parseOptions(frag string) error {
 	if frag == "" {
 		return nil
@@ -134,6 +191,17 @@ func (t *target) parseOptions(frag string) error {
 	for _, kv := range strings.Split(frag, ",") {
 		k, v, hasValue := strings.Cut(strings.TrimSpace(kv), "=")
 		var err error
+		v, _ = url.PathUnescape(v) // url.Parse has already refused a bad escape
+		if slices.Contains(httpCheckOptions, k) {
+			if !hasValue {
+				return fmt.Errorf("#%s needs a value (#%s=…)", k, k)
+			}
+			if t.httpChecks == nil {
+				t.httpChecks = map[string]string{}
+			}
+			t.httpChecks[k] = v
+			continue
+		}
 		switch k {
 		case "optional":
 			t.optional = !hasValue || v == "true" || v == "1"
@@ -157,7 +225,7 @@ func (t *target) parseOptions(frag string) error {
 		case "":
 			continue
 		default:
-			err = fmt.Errorf("unknown option #%s; per-target options are optional, timeout=DURATION, attempt-timeout=DURATION, stable=N, password-file=PATH", k)
+			err = fmt.Errorf("unknown option #%s; per-target options are optional, timeout=DURATION, attempt-timeout=DURATION, stable=N, password-file=PATH, and for http(s) status=, body-regex=, json-path=, json-value=", k)
 		}
 		if err != nil {
 			return err

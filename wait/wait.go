@@ -155,7 +155,7 @@ func (o HTTPOptions) settings(load bool) (*httpSettings, error) {
 	s := &httpSettings{method: strings.ToUpper(o.Method), header: http.Header{}, follow: o.FollowRedirects}
 	var err error
 	if s.status, err = parseStatus(o.Status); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--status %w", err)
 	}
 	if o.BodyRegex != "" {
 		if s.bodyRE, err = regexp.Compile(o.BodyRegex); err != nil {

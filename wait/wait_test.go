@@ -733,3 +733,62 @@ func tlsOptions(kind string) (o tlsconfig.Options) {
 	}
 	return o
 }
+
+// Two HTTP services with different health formats in one wait: each target
+// can carry its own checks, overriding (or clearing) the flags.
+func TestPerTargetHTTPChecks(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/actuator/health", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"status":"UP"}`) })
+	mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/created", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
+	mux.HandleFunc("/missing", http.NotFound)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	tests := []struct {
+		name    string
+		targets []string
+		mod     func(*Config)
+		code    int
+	}{
+		{"own json check, plain neighbour", []string{srv.URL + "/actuator/health#json-path=.status,json-value=UP", srv.URL + "/plain"}, nil, 0},
+		{"flag cleared for one target", []string{srv.URL + "/actuator/health", srv.URL + "/plain#json-path="},
+			func(c *Config) { c.HTTP.JSONPath, c.HTTP.JSONValue = ".status", "UP" }, 0},
+		{"flag applies where not overridden", []string{srv.URL + "/actuator/health", srv.URL + "/plain"},
+			func(c *Config) { c.HTTP.JSONPath = ".status" }, exitcode.Deadline},
+		{"own status list with an encoded comma", []string{srv.URL + "/created#status=200%2C201"}, func(c *Config) { c.HTTP.Status = "200" }, 0},
+		{"own status for a 404", []string{srv.URL + "/missing#status=404"}, nil, 0},
+		{"own body regex", []string{srv.URL + "/plain#body-regex=^ok$"}, nil, 0},
+		{"own body regex fails", []string{srv.URL + "/plain#body-regex=^nope$"}, nil, exitcode.Deadline},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fast(tc.targets...)
+			c.Timeout = 300 * time.Millisecond
+			if tc.code == 0 {
+				c.Timeout = 10 * time.Second
+			}
+			if tc.mod != nil {
+				tc.mod(&c)
+			}
+			logs, err := run(t, t.Context(), c)
+			if got := exitcode.Of(err); got != tc.code {
+				t.Fatalf("exit %d, want %d: %v\n%s", got, tc.code, err, logs)
+			}
+		})
+	}
+	for target, want := range map[string]string{
+		srv.URL + "#json-value=UP": "#json-value needs a JSON path",
+		"tcp://db:1#status=200":    "#status applies to http(s):// targets only",
+		srv.URL + "#status":        "#status needs a value",
+		srv.URL + "#body-regex=(":  "#body-regex",
+		srv.URL + "#status=abc":    "#status=",
+		srv.URL + "#json-path=.a[": "#json-path",
+		srv.URL + "#timeout=%zz":   `invalid URL escape "%zz"`,
+	} {
+		err := Config{Targets: []string{target}}.Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", target, err, want)
+		}
+	}
+}
