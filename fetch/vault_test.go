@@ -559,8 +559,16 @@ func TestTLS(t *testing.T) {
 	o := v.opts(v.RootToken)
 	o.TLS.CAFile = ""
 	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, nil))
-	// Without the CA: a verification failure, not retried.
+	// VAULT_SKIP_VERIFY works as for the vault CLI, with a warning.
 	os.Unsetenv("VAULT_CACERT")
+	t.Setenv("VAULT_SKIP_VERIFY", "true")
+	logs := &syncBuffer{}
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, logs))
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "verification of Vault is disabled") {
+		t.Errorf("no warning for VAULT_SKIP_VERIFY:\n%s", logs)
+	}
+	os.Unsetenv("VAULT_SKIP_VERIFY")
+	// Without the CA: a verification failure, not retried.
 	start := time.Now()
 	err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, nil)
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "certificate") || time.Since(start) > 5*time.Second {
