@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/initbox/initbox/internal/expand"
 	"github.com/initbox/initbox/internal/publish"
 )
 
@@ -92,7 +93,7 @@ func encode(format string, values map[string]any) ([]byte, error) {
 	case Dotenv:
 		var b strings.Builder
 		for _, n := range names {
-			if !envName(n) {
+			if !expand.IsName(n) {
 				return nil, fmt.Errorf("name %q is not a variable name (letters, digits, _; not starting with a digit): rename it with #key=%s,as=NAME or use another format", n, n)
 			}
 			q, err := dotenvQuote(string(valueBytes(values[n])))
@@ -138,18 +139,6 @@ func yamlSafe(v any) any {
 		return x.String()
 	}
 	return v
-}
-
-func envName(s string) bool {
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // dotenvQuote quotes a value for the dotenv dialect that docker compose,

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,31 +22,14 @@ import (
 
 	"github.com/initbox/initbox/fetch/source"
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/testlog"
 	"github.com/initbox/initbox/internal/testpki"
 	"github.com/initbox/initbox/internal/testserver"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// run runs fetch with the default logger captured in logs.
-func run(t *testing.T, c Config, logs *syncBuffer) error {
+// run runs fetch with short retries.
+func run(t *testing.T, c Config) error {
 	t.Helper()
-	if logs == nil {
-		logs = &syncBuffer{}
-	}
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	defer slog.SetDefault(old)
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
 	}
@@ -134,7 +115,7 @@ func TestKVv2VersionsAndReceipt(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
 	dir := t.TempDir()
 	out, receipt := filepath.Join(dir, "db.json"), filepath.Join(dir, "receipt.json")
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db"}, Out: out, Receipt: receipt, Vault: v.opts(v.RootToken)}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db"}, Out: out, Receipt: receipt, Vault: v.opts(v.RootToken)}))
 	got := readJSON(t, out)
 	if got["password"] != "pw-v3-Canary" || got["port"] != float64(5432) {
 		t.Errorf("latest version: %v", got)
@@ -154,7 +135,7 @@ func TestKVv2VersionsAndReceipt(t *testing.T) {
 	}
 
 	pw := filepath.Join(dir, "pw")
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db?version=1#password"}, Out: pw, Vault: v.opts(v.RootToken)}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db?version=1#password"}, Out: pw, Vault: v.opts(v.RootToken)}))
 	if b, _ := os.ReadFile(pw); string(b) != "pw-v1-Canary" {
 		t.Errorf("version 1 password = %q (byte-exact, no newline added)", b)
 	}
@@ -195,10 +176,10 @@ func TestKVDetectionUnderLeastPrivilege(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "all.json")
-			logs := &syncBuffer{}
+			logs := testlog.Capture(t)
 			o := v.opts(tc.token)
 			o.Address = tc.addr
-			must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password", "vault://kv1/app"}, Out: out, Vault: o}, logs))
+			must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password", "vault://kv1/app"}, Out: out, Vault: o}))
 			got := readJSON(t, out)
 			if got["password"] != "pw-v3-Canary" || got["api_key"] != "v1-Key-Canary" {
 				t.Errorf("got %v", got)
@@ -218,7 +199,7 @@ func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 	_, err := v.root.KVv2("secret").Put(t.Context(), "other/thing", map[string]any{"x": "y"})
 	must(t, err)
 	start := time.Now()
-	err = run(t, Config{Refs: []string{"vault://secret/other/thing#kv=2"}, Out: filepath.Join(t.TempDir(), "x"), Format: JSON, Vault: v.opts(v.appToken(t))}, nil)
+	err = run(t, Config{Refs: []string{"vault://secret/other/thing#kv=2"}, Out: filepath.Join(t.TempDir(), "x"), Format: JSON, Vault: v.opts(v.appToken(t))})
 	if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -230,7 +211,7 @@ func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 	// When the engine had to be guessed, the message names both places tried.
 	o := v.opts(v.appToken(t))
 	o.Address = lookupForbidden(t, v)
-	err = run(t, Config{Refs: []string{"vault://secret/other/thing"}, Out: filepath.Join(t.TempDir(), "x.json"), Vault: o}, nil)
+	err = run(t, Config{Refs: []string{"vault://secret/other/thing"}, Out: filepath.Join(t.TempDir(), "x.json"), Vault: o})
 	if err == nil || !strings.Contains(err.Error(), "secret/data/other/thing (KV v2) and on secret/other/thing") {
 		t.Errorf("err = %v", err)
 	}
@@ -239,18 +220,18 @@ func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 func TestMissingKeyAndSecret(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
 	dir := t.TempDir()
-	err := run(t, Config{Refs: []string{"vault://secret/app/db#nope"}, Out: filepath.Join(dir, "x"), Vault: v.opts(v.RootToken)}, nil)
+	err := run(t, Config{Refs: []string{"vault://secret/app/db#nope"}, Out: filepath.Join(dir, "x"), Vault: v.opts(v.RootToken)})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), `no key "nope"`) || !strings.Contains(err.Error(), "keys password, port, username") {
 		t.Errorf("missing key: %v", err)
 	}
-	err = run(t, Config{Refs: []string{"vault://secret/app/gone"}, Out: filepath.Join(dir, "x.json"), Vault: v.opts(v.RootToken)}, nil)
+	err = run(t, Config{Refs: []string{"vault://secret/app/gone"}, Out: filepath.Join(dir, "x.json"), Vault: v.opts(v.RootToken)})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "vault://secret/app/gone") {
 		t.Errorf("missing secret: %v", err)
 	}
 	// Optional and default.
 	out := filepath.Join(dir, "o.env")
 	must(t, run(t, Config{Refs: []string{"vault://secret/app/gone#optional", "vault://secret/app/db#key=nope,as=FEATURE,default=off", "vault://secret/app/db#key=username,as=DB_USER"},
-		Out: out, Vault: v.opts(v.RootToken)}, nil))
+		Out: out, Vault: v.opts(v.RootToken)}))
 	if b, _ := os.ReadFile(out); string(b) != "DB_USER=app\nFEATURE=off\n" {
 		t.Errorf("dotenv = %q", b)
 	}
@@ -264,7 +245,7 @@ func TestMissingKeyAndSecret(t *testing.T) {
 func TestDirFormatAndPEM(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
 	out := filepath.Join(t.TempDir(), "kv1")
-	must(t, run(t, Config{Refs: []string{"vault://kv1/app"}, Out: out, Format: DirFormat, Mode: 0o640, Vault: v.opts(v.RootToken)}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://kv1/app"}, Out: out, Format: DirFormat, Mode: 0o640, Vault: v.opts(v.RootToken)}))
 	crt, err := os.ReadFile(filepath.Join(out, "tls.crt"))
 	if err != nil || string(crt) != "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" {
 		t.Fatalf("tls.crt = %q, %v", crt, err)
@@ -315,9 +296,9 @@ func TestAppRoleAndRevocation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := v.opts("")
 			o.Auth, o.RoleID, o.SecretIDFile, o.SecretIDWrapped, o.TokenOut = "approle", roleID, secretIDFile(tc.wrapped), tc.wrapped, tc.tokenOut
-			logs := &syncBuffer{}
+			logs := testlog.Capture(t)
 			out := filepath.Join(t.TempDir(), "pw")
-			must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, logs))
+			must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}))
 			if b, _ := os.ReadFile(out); string(b) != "pw-v3-Canary" {
 				t.Errorf("password = %q", b)
 			}
@@ -342,9 +323,9 @@ func TestAppRoleAndRevocation(t *testing.T) {
 		f := secretIDFile(true)
 		o := v.opts("")
 		o.Auth, o.RoleID, o.SecretIDFile, o.SecretIDWrapped = "approle", roleID, f, true
-		must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "a"), Vault: o}, nil))
+		must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "a"), Vault: o}))
 		start := time.Now()
-		err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "b"), Vault: o}, nil)
+		err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "b"), Vault: o})
 		if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second {
 			t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 		}
@@ -363,7 +344,7 @@ func TestRevokedTokenIsGone(t *testing.T) {
 	before := countTokens(t, v)
 	o := v.opts("")
 	o.Auth, o.RoleID, o.SecretIDFile = "approle", rid.Data["role_id"].(string), f
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "pw"), Vault: o}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "pw"), Vault: o}))
 	if after := countTokens(t, v); after != before {
 		t.Errorf("%d tokens before the fetch, %d after: the login token was not revoked", before, after)
 	}
@@ -390,15 +371,15 @@ func TestJWTLogin(t *testing.T) {
 	o := v.opts("")
 	o.Auth, o.Role, o.JWTFile = "jwt", "app", jwtFile
 	out := filepath.Join(t.TempDir(), "pw")
-	logs := &syncBuffer{}
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, logs))
+	logs := testlog.Capture(t)
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}))
 	if strings.Contains(logs.String(), jwt[len(jwt)-20:]) {
 		t.Error("the JWT reached the log")
 	}
 
 	o.Role = "nope"
 	start := time.Now()
-	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, nil)
+	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o})
 	if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second || !strings.Contains(err.Error(), "auth/jwt/login") {
 		t.Fatalf("wrong role: exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -451,7 +432,7 @@ func TestKubernetesLogin(t *testing.T) {
 	o := v.opts("")
 	o.Auth, o.Role, o.JWTFile = "kubernetes", "app", saToken
 	out := filepath.Join(t.TempDir(), "pw")
-	if err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, nil); err != nil {
+	if err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}); err != nil {
 		t.Fatalf("%v\n%s", err, v.Logs())
 	}
 	if reviews.Load() == 0 {
@@ -459,7 +440,7 @@ func TestKubernetesLogin(t *testing.T) {
 	}
 	o.Role = "wrong-role"
 	start := time.Now()
-	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, nil)
+	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o})
 	if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second || !strings.Contains(err.Error(), `invalid role name "wrong-role"`) {
 		t.Fatalf("wrong role: exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -469,7 +450,7 @@ func TestKubernetesLogin(t *testing.T) {
 		"bound_service_account_namespaces": "shop", "token_policies": "app"})
 	must(t, err)
 	o.Role = "other"
-	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, nil)
+	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "the role does not accept this identity") {
 		t.Fatalf("unbound service account: %v", err)
 	}
@@ -479,11 +460,11 @@ func TestKubernetesLogin(t *testing.T) {
 func TestSealedThenUnsealed(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
 	v.Seal()
-	logs := &syncBuffer{}
+	logs := testlog.Capture(t)
 	done := make(chan error, 1)
 	out := filepath.Join(t.TempDir(), "pw")
 	go func() {
-		done <- run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: v.opts(v.RootToken)}, logs)
+		done <- run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: v.opts(v.RootToken)})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(logs.String(), "503") {
@@ -514,7 +495,7 @@ func TestNamespaceHeader(t *testing.T) {
 	defer front.Close()
 	o := v.opts(v.RootToken)
 	o.Address, o.Namespace = front.URL, "team-a/"
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "pw"), Vault: o}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "pw"), Vault: o}))
 	if seen.Load() != "team-a/" {
 		t.Errorf("X-Vault-Namespace = %v", seen.Load())
 	}
@@ -535,7 +516,7 @@ func TestRedirectToAnotherHostRefused(t *testing.T) {
 	defer front.Close()
 	start := time.Now()
 	err := run(t, Config{Refs: []string{"vault://secret/app/db#kv=2,password"}, Out: filepath.Join(t.TempDir(), "pw"),
-		Vault: source.VaultOptions{Address: front.URL, TokenFile: writeTemp(t, "tok-Redirect-Canary")}}, nil)
+		Vault: source.VaultOptions{Address: front.URL, TokenFile: writeTemp(t, "tok-Redirect-Canary")}})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "refused to follow a redirect to another host") || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -553,24 +534,24 @@ func writeTemp(t *testing.T, content string) string {
 func TestTLS(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{TLS: true})
 	out := filepath.Join(t.TempDir(), "pw")
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: v.opts(v.RootToken)}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: v.opts(v.RootToken)}))
 	// VAULT_CACERT works as for the vault CLI.
 	t.Setenv("VAULT_CACERT", v.CAFile)
 	o := v.opts(v.RootToken)
 	o.TLS.CAFile = ""
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}))
 	// VAULT_SKIP_VERIFY works as for the vault CLI, with a warning.
 	os.Unsetenv("VAULT_CACERT")
 	t.Setenv("VAULT_SKIP_VERIFY", "true")
-	logs := &syncBuffer{}
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, logs))
+	logs := testlog.Capture(t)
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}))
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "verification of Vault is disabled") {
 		t.Errorf("no warning for VAULT_SKIP_VERIFY:\n%s", logs)
 	}
 	os.Unsetenv("VAULT_SKIP_VERIFY")
 	// Without the CA: a verification failure, not retried.
 	start := time.Now()
-	err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}, nil)
+	err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "certificate") || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -591,7 +572,7 @@ func TestDatabaseCredentials(t *testing.T) {
 	must(t, err)
 	dir := filepath.Join(t.TempDir(), "db")
 	receipt := filepath.Join(t.TempDir(), "receipt.json")
-	must(t, run(t, Config{Refs: []string{"vault://database/creds/app"}, Out: dir + "/", Receipt: receipt, Vault: v.opts(v.RootToken)}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://database/creds/app"}, Out: dir + "/", Receipt: receipt, Vault: v.opts(v.RootToken)}))
 	user, _ := os.ReadFile(filepath.Join(dir, "username"))
 	pw, _ := os.ReadFile(filepath.Join(dir, "password"))
 	conn, err := pgconn.Connect(t.Context(), "postgres://"+url.UserPassword(string(user), string(pw)).String()+"@"+pg.Addr()+"/postgres")
@@ -614,7 +595,7 @@ func TestPKIIssue(t *testing.T) {
 	_, err = v.root.Logical().Write("pki/roles/web", map[string]any{"allowed_domains": "svc", "allow_subdomains": true, "max_ttl": "72h"})
 	must(t, err)
 	dir := filepath.Join(t.TempDir(), "tls")
-	must(t, run(t, Config{Refs: []string{"vault://pki/issue/web?common_name=web.shop.svc&ttl=1h#write"}, Out: dir, Format: DirFormat, Vault: v.opts(v.RootToken)}, nil))
+	must(t, run(t, Config{Refs: []string{"vault://pki/issue/web?common_name=web.shop.svc&ttl=1h#write"}, Out: dir, Format: DirFormat, Vault: v.opts(v.RootToken)}))
 	crt, _ := os.ReadFile(filepath.Join(dir, "certificate"))
 	block, _ := pem.Decode(crt)
 	if block == nil {
@@ -637,12 +618,12 @@ func TestCanaryOnlyInOutput(t *testing.T) {
 	_, err := v.root.KVv2("secret").Put(t.Context(), "app/canary", map[string]any{"value": canary})
 	must(t, err)
 	dir := t.TempDir()
-	logs := &syncBuffer{}
+	logs := testlog.Capture(t)
 	must(t, run(t, Config{Refs: []string{"vault://secret/app/canary#value"}, Out: filepath.Join(dir, "out"), Receipt: filepath.Join(dir, "receipt.json"),
-		Vault: v.opts(v.RootToken)}, logs))
+		Vault: v.opts(v.RootToken)}))
 	// A failing fetch with the canary in play (a missing key next to it).
 	err = run(t, Config{Refs: []string{"vault://secret/app/canary#value", "vault://secret/app/canary#nope"}, Out: filepath.Join(dir, "fail.json"),
-		Vault: v.opts(v.RootToken)}, logs)
+		Vault: v.opts(v.RootToken)})
 	if err == nil || strings.Contains(err.Error(), canary) {
 		t.Fatalf("err = %v", err)
 	}

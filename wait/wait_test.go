@@ -1,11 +1,9 @@
 package wait
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/testlog"
 	"github.com/initbox/initbox/internal/testnet"
 	"github.com/initbox/initbox/internal/testpki"
 	"github.com/initbox/initbox/internal/tlsconfig"
@@ -36,32 +35,12 @@ func fast(targets ...string) Config {
 	}
 }
 
-// run runs Run with the default logger captured.
+// run runs Run and returns what it logged.
 func run(t *testing.T, ctx context.Context, c Config) (string, error) {
 	t.Helper()
-	var buf syncBuffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	defer slog.SetDefault(old)
+	logs := testlog.Capture(t)
 	err := Run(ctx, c)
-	return buf.String(), err
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return logs.String(), err
 }
 
 // listenLater opens a TCP listener on addr after d, accepting and closing

@@ -116,7 +116,7 @@ func expand(s string, insert func(at int, value string) string) (string, error) 
 			return "", fmt.Errorf("unterminated ${ at %q", clip(s[j:]))
 		}
 		name := s[j+2 : j+k]
-		if !validName(name) {
+		if !IsName(name) {
 			return "", fmt.Errorf("${%s}: not a variable name (letters, digits and _)", clip(name))
 		}
 		v, ok := os.LookupEnv(name)
@@ -130,7 +130,9 @@ func expand(s string, insert func(at int, value string) string) (string, error) 
 	return b.String(), nil
 }
 
-func validName(s string) bool {
+// IsName reports whether s is a variable name: letters, digits and _, not
+// starting with a digit.
+func IsName(s string) bool {
 	if s == "" || (s[0] >= '0' && s[0] <= '9') {
 		return false
 	}

@@ -245,12 +245,7 @@ func topNames(names []string) []string {
 // cleanLeftovers removes version directories other than the current one
 // and a stray ..data_tmp: what a killed run leaves behind.
 func cleanLeftovers(root *os.Root, current string) error {
-	f, err := root.Open(".")
-	if err != nil {
-		return err
-	}
-	entries, err := f.ReadDir(-1)
-	f.Close()
+	entries, err := readDir(root)
 	if err != nil {
 		return err
 	}
@@ -265,14 +260,18 @@ func cleanLeftovers(root *os.Root, current string) error {
 	return nil
 }
 
-// removeStale deletes top-level links into ..data whose name is gone.
-func removeStale(root *os.Root, tops []string) error {
+func readDir(root *os.Root) ([]fs.DirEntry, error) {
 	f, err := root.Open(".")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	entries, err := f.ReadDir(-1)
-	f.Close()
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
+// removeStale deletes top-level links into ..data whose name is gone.
+func removeStale(root *os.Root, tops []string) error {
+	entries, err := readDir(root)
 	if err != nil {
 		return err
 	}
