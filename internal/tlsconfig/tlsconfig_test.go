@@ -1,12 +1,10 @@
 package tlsconfig
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/x509roots/fallback/bundle"
 
+	"github.com/initbox/initbox/internal/testlog"
 	"github.com/initbox/initbox/internal/testpki"
 )
 
@@ -150,10 +149,7 @@ func TestIsVerificationErrorIgnoresNetworkErrors(t *testing.T) {
 }
 
 func TestInsecureLogsWarning(t *testing.T) {
-	var buf bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
-	defer slog.SetDefault(old)
+	buf := testlog.Capture(t)
 	for range 2 {
 		if _, err := (Options{InsecureSkipVerify: true}).Config(t.Context()); err != nil {
 			t.Fatal(err)

@@ -1,11 +1,9 @@
 package k8s
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/initbox/initbox/internal/testlog"
 	"github.com/initbox/initbox/wait/check"
 	"github.com/initbox/initbox/wait/check/checktest"
 )
@@ -261,10 +260,7 @@ func TestWatchForbiddenFallsBackToPolling(t *testing.T) {
 	a := newAPIServer(t)
 	a.set(jobsPath, &batchv1.Job{ObjectMeta: meta("migrate", 1)})
 	a.forbid["watch "+jobsPath] = true
-	var logs bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
-	defer slog.SetDefault(old)
+	logs := testlog.Capture(t)
 	c := a.checker(t, "k8s://job/migrate")
 	for range 3 {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
