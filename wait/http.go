@@ -59,8 +59,10 @@ func newHTTP(u *url.URL, display string, s *httpSettings) (*httpChecker, error) 
 	c := &httpChecker{url: u.String(), display: display, s: s}
 	c.client = &http.Client{
 		Transport: &http.Transport{
-			Proxy:             http.ProxyFromEnvironment,
-			TLSClientConfig:   s.tls,
+			Proxy: http.ProxyFromEnvironment,
+			// A clone each: the transport's HTTP/2 setup writes into its
+			// TLS config, and targets are checked in parallel.
+			TLSClientConfig:   s.tls.Clone(),
 			ForceAttemptHTTP2: true,
 			// A fresh connection every attempt: readiness of the server,
 			// not of a connection pooled from an earlier attempt.
