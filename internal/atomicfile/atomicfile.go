@@ -93,53 +93,88 @@ func WriteFile(ctx context.Context, path string, data []byte, opts Options) (cha
 // compare first. If ctx ends before the rename, the temp file is removed and
 // the old file is left as it was.
 func Write(ctx context.Context, path string, opts Options, fill func(io.Writer) error) error {
-	if err := checkTarget(path); err != nil {
-		return err
-	}
 	return write(ctx, path, opts, fill)
 }
 
 func write(ctx context.Context, path string, opts Options, fill func(io.Writer) error) (err error) {
-	tmp := TempName(path)
-	f, err := createExclusive(tmp, opts.mode())
+	t, err := Begin(path, opts)
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+			t.Abort()
 		}
 	}()
+	if err := fill(&ctxWriter{ctx: ctx, w: t.File}); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return t.Commit(ctx)
+}
+
+// Temp is a file being written for an atomic replace: write to File (at
+// any offset), then Commit, or Abort.
+type Temp struct {
+	File *os.File
+	path string
+}
+
+// Begin creates the temp file for path, with its final mode and owner.
+func Begin(path string, opts Options) (*Temp, error) {
+	if err := checkTarget(path); err != nil {
+		return nil, err
+	}
+	tmp := TempName(path)
+	f, err := createExclusive(tmp, opts.mode())
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	t := &Temp{File: f, path: path}
 	// The mode given to open is filtered by the umask; set it exactly. The
 	// umask only removes bits, so the file was never more open than this.
 	if err := f.Chmod(opts.mode()); err != nil {
-		return fmt.Errorf("writing %s: setting mode: %w", path, err)
+		t.Abort()
+		return nil, fmt.Errorf("writing %s: setting mode: %w", path, err)
 	}
 	if opts.Owner != nil {
 		if err := f.Chown(opts.Owner.UID, opts.Owner.GID); err != nil {
-			return fmt.Errorf("writing %s: setting owner %d:%d: %w", path, opts.Owner.UID, opts.Owner.GID, err)
+			t.Abort()
+			return nil, fmt.Errorf("writing %s: setting owner %d:%d: %w", path, opts.Owner.UID, opts.Owner.GID, err)
 		}
 	}
-	if err := fill(&ctxWriter{ctx: ctx, w: f}); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	return t, nil
+}
+
+// Commit syncs the temp file and renames it over the target, then syncs
+// the directory. If ctx has ended, the temp file is removed instead.
+func (t *Temp) Commit(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			t.Abort()
+		}
+	}()
+	if err := t.File.Sync(); err != nil {
+		return fmt.Errorf("writing %s: syncing: %w", t.path, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: syncing: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: closing: %w", path, err)
+	if err := t.File.Close(); err != nil {
+		return fmt.Errorf("writing %s: closing: %w", t.path, err)
 	}
 	if testHookBeforeRename != nil {
-		testHookBeforeRename(tmp)
+		testHookBeforeRename(t.File.Name())
 	}
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err := os.Rename(t.File.Name(), t.path); err != nil {
+		return fmt.Errorf("writing %s: %w", t.path, err)
 	}
-	return SyncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(t.path))
+}
+
+// Abort removes the temp file; the target is left as it was.
+func (t *Temp) Abort() {
+	t.File.Close()
+	os.Remove(t.File.Name())
 }
 
 // createExclusive creates tmp with O_EXCL. A file already there is a leftover

@@ -390,3 +390,37 @@ func assertNoLeftovers(t *testing.T, dir, name string) {
 		}
 	}
 }
+
+func TestBeginWriteAtCommitAndAbort(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "blob")
+	os.WriteFile(path, []byte("old"), 0o644)
+	tmp, err := Begin(path, Options{Mode: 0o600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.File.WriteAt([]byte("world"), 6)
+	tmp.File.WriteAt([]byte("hello "), 0)
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Fatal("the target changed before Commit")
+	}
+	if err := tmp.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "hello world" {
+		t.Fatalf("content %q", b)
+	}
+	tmp, err = Begin(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.File.WriteString("abandoned")
+	tmp.Abort()
+	if b, _ := os.ReadFile(path); string(b) != "hello world" {
+		t.Fatalf("Abort changed the target: %q", b)
+	}
+	assertNoLeftovers(t, dir, "blob")
+	if _, err := Begin(dir, Options{}); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("Begin on a directory: %v", err)
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/initbox/initbox/internal/atomicfile"
@@ -71,10 +72,118 @@ func (o Options) dirMode() fs.FileMode {
 // checked with CheckName; every file is created through an os.Root, so no
 // name can reach outside the version directory.
 type Stage struct {
-	ctx   context.Context
-	root  *os.Root
-	opts  Options
-	names []string
+	ctx     context.Context
+	root    *os.Root // the version directory
+	dir     *os.Root // its parent, the target
+	version string   // the version directory's name in dir
+	current string   // the published version, "" if none
+	opts    Options
+	names   []string
+	meta    []string // hidden files: not linked, not counted as names
+}
+
+// Create makes one file of the version and returns it for writing (at any
+// offset, for parallel ranged downloads). The caller syncs and closes it.
+func (s *Stage) Create(name string) (*os.File, error) {
+	if err := s.claim(name); err != nil {
+		return nil, err
+	}
+	f, err := s.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, s.opts.mode())
+	if err != nil {
+		return nil, fmt.Errorf("name %q: %w", name, err)
+	}
+	if err := s.ownAndMode(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("name %q: %w", name, err)
+	}
+	s.names = append(s.names, name)
+	return f, nil
+}
+
+// Reuse hard-links name from the published version into this one, when it
+// is there with the mode and owner asked for, and reports whether it did:
+// an unchanged file costs no copy.
+func (s *Stage) Reuse(name string) (bool, error) {
+	if s.current == "" {
+		return false, nil
+	}
+	if err := s.claim(name); err != nil {
+		return false, err
+	}
+	old := path.Join(s.current, name)
+	fi, err := s.dir.Lstat(old)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != s.opts.mode() || !s.ownedAsAsked(fi) {
+		return false, nil
+	}
+	if d := path.Dir(name); d != "." {
+		if err := s.root.MkdirAll(d, s.opts.dirMode()); err != nil {
+			return false, err
+		}
+	}
+	if err := s.dir.Link(old, path.Join(s.version, name)); err != nil {
+		return false, nil // another filesystem or a hard-link limit: download instead
+	}
+	s.names = append(s.names, name)
+	return true, nil
+}
+
+// Previous returns the content of a file of the published version, for a
+// caller that decides what to Reuse (a manifest).
+func (s *Stage) Previous(name string) ([]byte, error) {
+	if s.current == "" {
+		return nil, fs.ErrNotExist
+	}
+	return s.dir.ReadFile(path.Join(s.current, name))
+}
+
+// WriteMeta writes a hidden file of the version: its name starts with ".."
+// (no remote name can), it gets no top-level link, and it is published and
+// replaced together with the version (a manifest describing it).
+func (s *Stage) WriteMeta(name string, data []byte) error {
+	if !strings.HasPrefix(name, "..") || strings.Contains(name, "/") || name == dataLink {
+		return fmt.Errorf("meta name %q: want ..NAME", name)
+	}
+	if err := s.root.WriteFile(name, data, 0o644); err != nil {
+		return err
+	}
+	s.meta = append(s.meta, name)
+	return nil
+}
+
+func (s *Stage) claim(name string) error {
+	if err := CheckName(name, true); err != nil {
+		return err
+	}
+	if slices.Contains(s.names, name) {
+		return fmt.Errorf("name %q: given twice", name)
+	}
+	if dir := path.Dir(name); dir != "." {
+		if err := s.root.MkdirAll(dir, s.opts.dirMode()); err != nil {
+			return fmt.Errorf("name %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Stage) ownAndMode(f *os.File) error {
+	if err := f.Chmod(s.opts.mode()); err != nil {
+		return err
+	}
+	if o := s.opts.Owner; o != nil {
+		if err := f.Chown(o.UID, o.GID); err != nil {
+			return fmt.Errorf("setting owner %d:%d: %w", o.UID, o.GID, err)
+		}
+	}
+	return nil
+}
+
+func (s *Stage) ownedAsAsked(fi fs.FileInfo) bool {
+	o := s.opts.Owner
+	if o == nil {
+		return true
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == o.UID && int(st.Gid) == o.GID
 }
 
 // WriteFile writes one file of the version.
@@ -87,29 +196,16 @@ func (s *Stage) WriteFile(name string, data []byte) error {
 
 // Write streams one file of the version.
 func (s *Stage) Write(name string, fill func(io.Writer) error) error {
-	if err := CheckName(name, true); err != nil {
+	if err := s.claim(name); err != nil {
 		return err
-	}
-	if slices.Contains(s.names, name) {
-		return fmt.Errorf("name %q: given twice", name)
-	}
-	if dir := path.Dir(name); dir != "." {
-		if err := s.root.MkdirAll(dir, s.opts.dirMode()); err != nil {
-			return fmt.Errorf("name %q: %w", name, err)
-		}
 	}
 	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.opts.mode())
 	if err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
 	}
 	defer f.Close()
-	if err := f.Chmod(s.opts.mode()); err != nil {
-		return err
-	}
-	if o := s.opts.Owner; o != nil {
-		if err := f.Chown(o.UID, o.GID); err != nil {
-			return fmt.Errorf("name %q: setting owner %d:%d: %w", name, o.UID, o.GID, err)
-		}
+	if err := s.ownAndMode(f); err != nil {
+		return fmt.Errorf("name %q: %w", name, err)
 	}
 	if err := fill(f); err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
@@ -164,7 +260,7 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 		return false, err
 	}
 	defer vroot.Close()
-	st := &Stage{ctx: ctx, root: vroot, opts: opts}
+	st := &Stage{ctx: ctx, root: vroot, dir: root, version: version, current: current, opts: opts}
 	if err := fill(st); err != nil {
 		return false, err
 	}
@@ -177,7 +273,7 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	hook("staged")
 
 	tops := topNames(st.names)
-	if current != "" && sameTree(root, current, version, st.names) {
+	if current != "" && sameTree(root, current, version, append(slices.Clone(st.names), st.meta...)) {
 		// Nothing to publish (the staging directory goes with the defer),
 		// but a killed earlier run may have left links of names that never
 		// got published.
@@ -310,6 +406,9 @@ func sameTree(root *os.Root, current, version string, names []string) bool {
 		b, errB := root.Lstat(path.Join(version, n))
 		if errA != nil || errB != nil || a.Mode() != b.Mode() || a.Size() != b.Size() {
 			return false
+		}
+		if os.SameFile(a, b) {
+			continue // reused by a hard link
 		}
 		x, _ := root.ReadFile(path.Join(current, n))
 		y, _ := root.ReadFile(path.Join(version, n))

@@ -380,3 +380,82 @@ func TestDirModeDespiteUmask(t *testing.T) {
 		}
 	}
 }
+
+func TestCreateReuseAndMeta(t *testing.T) {
+	dir := t.TempDir()
+	first := func(s *Stage) error {
+		f, err := s.Create("big/blob")
+		if err != nil {
+			return err
+		}
+		// Written out of order, as parallel ranged downloads do.
+		f.WriteAt([]byte("world"), 6)
+		f.WriteAt([]byte("hello "), 0)
+		f.Sync()
+		f.Close()
+		if err := s.WriteFile("small", []byte("v1")); err != nil {
+			return err
+		}
+		return s.WriteMeta("..manifest.json", []byte(`{"v":1}`))
+	}
+	if _, err := Dir(t.Context(), dir, Options{}, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, dir); !equal(got, map[string]string{"big/blob": "hello world", "small": "v1"}) {
+		t.Fatalf("got %v (the manifest must not be linked)", got)
+	}
+	blob1, _ := os.Stat(filepath.Join(dir, "..data/big/blob"))
+
+	var prev []byte
+	changed, err := Dir(t.Context(), dir, Options{}, func(s *Stage) error {
+		prev, _ = s.Previous("..manifest.json")
+		ok, err := s.Reuse("big/blob")
+		if err != nil || !ok {
+			return fmt.Errorf("reuse: %v %v", ok, err)
+		}
+		if err := s.WriteFile("small", []byte("v2")); err != nil {
+			return err
+		}
+		return s.WriteMeta("..manifest.json", []byte(`{"v":2}`))
+	})
+	if err != nil || !changed {
+		t.Fatalf("changed=%v err=%v", changed, err)
+	}
+	if string(prev) != `{"v":1}` {
+		t.Errorf("Previous = %q", prev)
+	}
+	blob2, _ := os.Stat(filepath.Join(dir, "..data/big/blob"))
+	if !os.SameFile(blob1, blob2) {
+		t.Error("the reused file was copied, not linked")
+	}
+	if m, _ := os.ReadFile(filepath.Join(dir, "..data/..manifest.json")); string(m) != `{"v":2}` {
+		t.Errorf("manifest = %q", m)
+	}
+	if got := read(t, dir); got["small"] != "v2" || got["big/blob"] != "hello world" {
+		t.Fatalf("got %v", got)
+	}
+
+	// Everything reused and the same manifest: nothing to publish.
+	changed, err = Dir(t.Context(), dir, Options{}, func(s *Stage) error {
+		for _, n := range []string{"big/blob", "small"} {
+			if ok, err := s.Reuse(n); !ok || err != nil {
+				return fmt.Errorf("reuse %s: %v %v", n, ok, err)
+			}
+		}
+		return s.WriteMeta("..manifest.json", []byte(`{"v":2}`))
+	})
+	if err != nil || changed {
+		t.Fatalf("all reused: changed=%v err=%v", changed, err)
+	}
+
+	// Reuse is refused when the mode asked for differs: the caller downloads.
+	Dir(t.Context(), dir, Options{Mode: 0o600}, func(s *Stage) error {
+		if ok, _ := s.Reuse("small"); ok {
+			t.Error("reused a file with another mode")
+		}
+		return s.WriteFile("small", []byte("v3"))
+	})
+	if err := (&Stage{}).WriteMeta("manifest", nil); err == nil {
+		t.Error("a meta name without .. accepted")
+	}
+}
