@@ -1,15 +1,38 @@
 package fetch
 
 import (
+	"fmt"
 	"io/fs"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/tlsconfig"
 )
+
+// parseSize reads 16777216, 16M, 16MiB, 16MB (binary units throughout).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size")
+	}
+	return n * mult, nil
+}
 
 // Defaults for the command line.
 const (
@@ -23,7 +46,9 @@ const (
 // package that knows about the command line.
 func Command() *cli.Command {
 	var c Config
-	var mode string
+	var mode, partSize string
+	var tls tlsconfig.Options
+	var include, exclude cli.StringSlice
 	env := func(flag string) []string { return clix.Env("fetch", flag) }
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "file to write (a directory with --format dir; - for stdout)", EnvVars: env("out"), Destination: &c.Out},
@@ -49,11 +74,24 @@ func Command() *cli.Command {
 		&cli.BoolFlag{Name: "secret-id-wrapped", Usage: "the secret id file holds a response-wrapping token to unwrap", EnvVars: env("secret-id-wrapped"), Destination: &v.SecretIDWrapped, Category: "Vault"},
 		&cli.StringFlag{Name: "token-out", Usage: "hand the login token to the application in this file (0600) instead of revoking it", EnvVars: env("token-out"), Destination: &v.TokenOut, Category: "Vault"},
 	)
-	flags = append(flags, clix.TLSFlags("fetch", &c.Vault.TLS)...)
+	s3o := &c.S3
+	flags = append(flags,
+		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint, e.g. https://minio:9000 (default: AWS_ENDPOINT_URL_S3, else AWS); implies path-style", EnvVars: env("s3-endpoint"), Destination: &s3o.Endpoint, Category: "S3"},
+		&cli.StringFlag{Name: "s3-region", Usage: "region (default: AWS_REGION, else discovered per bucket)", EnvVars: env("s3-region"), Destination: &s3o.Region, Category: "S3"},
+		&cli.BoolFlag{Name: "s3-path-style", Usage: "put the bucket in the path, not the host name", EnvVars: env("s3-path-style"), Destination: &s3o.PathStyle, Category: "S3"},
+		&cli.StringFlag{Name: "s3-profile", Usage: "shared-config profile (default: AWS_PROFILE)", EnvVars: env("s3-profile"), Destination: &s3o.Profile, Category: "S3"},
+		&cli.BoolFlag{Name: "s3-anonymous", Usage: "send no credentials (public buckets)", EnvVars: env("s3-anonymous"), Destination: &s3o.Anonymous, Category: "S3"},
+		&cli.StringFlag{Name: "sse-c-key-file", Usage: "file with the 256-bit key of SSE-C objects (raw or base64)", EnvVars: env("sse-c-key-file"), Destination: &s3o.SSECKeyFile, Category: "S3"},
+		&cli.IntFlag{Name: "concurrency", Value: DefaultConcurrency, Usage: "parallel downloads (objects and parts of large objects)", EnvVars: env("concurrency"), Destination: &c.Concurrency, Category: "S3"},
+		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "part size for ranged parallel downloads of large objects", EnvVars: env("part-size"), Destination: &partSize, Category: "S3"},
+		&cli.StringSliceFlag{Name: "include", Usage: "under a prefix, only names matching this glob (*, ?, ** across /; repeatable)", EnvVars: env("include"), Destination: &include, Category: "S3"},
+		&cli.StringSliceFlag{Name: "exclude", Usage: "under a prefix, skip names matching this glob (repeatable)", EnvVars: env("exclude"), Destination: &exclude, Category: "S3"},
+	)
+	flags = append(flags, clix.TLSFlags("fetch", &tls)...)
 
 	return &cli.Command{
 		Name:      "fetch",
-		Usage:     "read secrets from Vault into files, atomically, never printing a value",
+		Usage:     "read secrets from Vault and objects from S3 into files, atomically, never printing a value",
 		ArgsUsage: "REF...",
 		UsageText: `initbox fetch [flags] REF... --out FILE
 fetch-config [flags] REF... --out FILE`,
@@ -68,6 +106,9 @@ References (the query belongs to Vault, everything after # to initbox):
   vault://MOUNT/PATH?version=3    a KV v2 version
   vault://pki/issue/ROLE?common_name=web.svc#write
                                   a write; the query gives its fields
+  s3://BUCKET/KEY[?versionId=V]   one object, to a file
+  s3://BUCKET/PREFIX/             every object under the prefix, to a directory
+                                  (--include/--exclude; published all or nothing)
 Options after #, comma-separated: key=K, as=NAME (its name in a combined
 output), optional, default=V, kv=1|2 (skip detection), mount=M, write.
 
@@ -81,7 +122,9 @@ Examples:
   initbox fetch 'vault://secret/app/db#password' --out /secrets/db-password
   initbox fetch vault://secret/app/db vault://secret/app/api --out /config/app.env
   initbox fetch vault://database/creds/app --format dir --out /secrets/db/ --auth kubernetes --role app
-  initbox fetch 'vault://pki/issue/web?common_name=web.app.svc&ttl=24h#write' --format dir --out /tls/`,
+  initbox fetch 'vault://pki/issue/web?common_name=web.app.svc&ttl=24h#write' --format dir --out /tls/
+  initbox fetch s3://models/resnet/ --out /data/models/ --include '*.onnx'
+  initbox fetch s3://config/app.yaml --out /config/app.yaml --s3-endpoint http://minio:9000`,
 		Flags: flags,
 		Action: func(ctx *cli.Context) error {
 			refs, tail := clix.Args(ctx)
@@ -94,6 +137,11 @@ Examples:
 				return exitcode.Usagef("--mode %q: want octal permission bits, e.g. 0600 or 0640", mode)
 			}
 			c.Mode = fs.FileMode(m)
+			if c.PartSize, err = parseSize(partSize); err != nil {
+				return exitcode.Usagef("--part-size %q: want a size like 16MiB or 8M", partSize)
+			}
+			c.Vault.TLS, c.S3.TLS = tls, tls
+			c.Include, c.Exclude = include.Value(), exclude.Value()
 			c.Stdout = ctx.App.Writer
 			if err := c.Validate(); err != nil {
 				return exitcode.Usage(err)

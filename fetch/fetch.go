@@ -56,15 +56,27 @@ type Config struct {
 	Timeout, AttemptTimeout, Interval, MaxInterval time.Duration
 	// Vault configures vault:// references.
 	Vault source.VaultOptions
+	// S3 configures s3:// references.
+	S3 source.S3Options
+	// Concurrency bounds parallel object downloads (whole objects and
+	// parts); 0 means DefaultConcurrency.
+	Concurrency int
+	// PartSize is the size of a ranged part of a large object; 0 means
+	// DefaultPartSize. Objects up to twice this size are fetched whole.
+	PartSize int64
+	// Include and Exclude filter the objects under a prefix by their
+	// relative name (globs: * and ? within a path element, ** across).
+	Include, Exclude []string
 	// Stdout receives the output when Out is "-".
 	Stdout io.Writer
 }
 
 // plan is a checked Config.
 type plan struct {
-	refs   []source.Ref
-	format string
-	owner  *atomicfile.Owner
+	refs    []source.Ref
+	format  string
+	owner   *atomicfile.Owner
+	objects bool // object references (s3://): streamed, not merged
 }
 
 // Validate checks the configuration without reading files or calling out.
@@ -92,7 +104,60 @@ func (c Config) plan(ctx context.Context, load bool) (*plan, map[string]source.S
 		}
 		p.refs = append(p.refs, r)
 	}
+	sources := map[string]source.Source{}
+	kinds := map[bool][]string{}
+	for _, r := range p.refs {
+		s, ok := sources[r.URL.Scheme]
+		if !ok {
+			open, known := sourceFactories[r.URL.Scheme]
+			if !known {
+				return nil, nil, fmt.Errorf("reference %s: unknown scheme %q; this build fetches from %s", r.Display, r.URL.Scheme, knownSchemes())
+			}
+			var err error
+			if s, err = open(ctx, c, load); err != nil {
+				return nil, nil, err
+			}
+			sources[r.URL.Scheme] = s
+		}
+		if err := s.CheckRef(r); err != nil {
+			return nil, nil, err
+		}
+		_, isObj := s.(source.ObjectSource)
+		kinds[isObj] = append(kinds[isObj], r.Display)
+	}
+	if len(kinds) == 2 {
+		return nil, nil, fmt.Errorf("one fetch reads secrets or objects, not both (%s and %s): use two steps", kinds[false][0], kinds[true][0])
+	}
+	p.objects = len(kinds[true]) > 0
 	p.format = strings.ToLower(c.Format)
+	if p.objects {
+		// Objects are written as they are: one file, or a tree.
+		prefix := strings.HasSuffix(c.Out, "/") || len(p.refs) > 1
+		for _, r := range p.refs {
+			prefix = prefix || r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/")
+		}
+		switch {
+		case p.format != "" && p.format != Raw && p.format != DirFormat:
+			return nil, nil, fmt.Errorf("--format %s: objects are written as they are (raw for one object, dir for a tree)", c.Format)
+		case p.format == "" && prefix:
+			p.format = DirFormat
+		case p.format == "":
+			p.format = Raw
+		case p.format == Raw && prefix:
+			return nil, nil, errors.New("--format raw writes one object; a prefix or several references need a directory (--out DIR/)")
+		}
+	}
+	if c.Concurrency < 0 || c.PartSize < 0 {
+		return nil, nil, errors.New("--concurrency and --part-size must not be negative")
+	}
+	if c.PartSize != 0 && c.PartSize < 5<<20 {
+		return nil, nil, errors.New("--part-size: at least 5 MiB")
+	}
+	for _, g := range append(slices.Clone(c.Include), c.Exclude...) {
+		if _, err := globMatch(g, "x"); err != nil {
+			return nil, nil, fmt.Errorf("glob %q: %w", g, err)
+		}
+	}
 	if p.format == "" {
 		p.format = formatFor(c.Out, single)
 		if p.format == "" {
@@ -101,7 +166,7 @@ func (c Config) plan(ctx context.Context, load bool) (*plan, map[string]source.S
 	}
 	switch p.format {
 	case Raw:
-		if !single {
+		if !single && !p.objects {
 			return nil, nil, errors.New("--format raw writes one value: give one reference with a key (vault://secret/app#password)")
 		}
 	case JSON, YAML, Dotenv, Properties:
@@ -124,21 +189,6 @@ func (c Config) plan(ctx context.Context, load bool) (*plan, map[string]source.S
 	}
 	if c.Mode&^fs.ModePerm != 0 {
 		return nil, nil, fmt.Errorf("--mode %o: only permission bits", c.Mode)
-	}
-	sources := map[string]source.Source{}
-	for _, r := range p.refs {
-		if _, ok := sources[r.URL.Scheme]; ok {
-			continue
-		}
-		open, ok := sourceFactories[r.URL.Scheme]
-		if !ok {
-			return nil, nil, fmt.Errorf("reference %s: unknown scheme %q; this build fetches from %s", r.Display, r.URL.Scheme, knownSchemes())
-		}
-		s, err := open(ctx, c, load)
-		if err != nil {
-			return nil, nil, err
-		}
-		sources[r.URL.Scheme] = s
 	}
 	return p, sources, nil
 }
@@ -204,6 +254,13 @@ func Run(ctx context.Context, c Config) (err error) {
 			return err
 		}
 	}
+	if p.objects {
+		if err := c.runObjects(ctx, p, sources, policy); err != nil {
+			return err
+		}
+		slog.InfoContext(ctx, "fetched", "out", c.Out, "elapsed", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
 
 	values := map[string]any{}
 	from := map[string]string{} // name → the reference that gave it
@@ -214,7 +271,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		var sec *source.Secret
 		err := retry.Do(ctx, policy(r.Display), func(ctx context.Context) error {
 			var err error
-			sec, err = sources[r.URL.Scheme].Read(ctx, r)
+			sec, err = sources[r.URL.Scheme].(source.SecretSource).Read(ctx, r)
 			return err
 		})
 		if errors.Is(err, source.ErrNotFound) && r.Optional {

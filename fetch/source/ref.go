@@ -46,7 +46,7 @@ func ParseRef(raw string) (Ref, error) {
 		return r, fmt.Errorf("reference %s: %v", r.Display, err)
 	}
 	if u.Scheme == "" || u.Host == "" {
-		return r, fmt.Errorf("reference %s: write it as vault://MOUNT/PATH[#key]", r.Display)
+		return r, fmt.Errorf("reference %s: write it as vault://MOUNT/PATH[#key] or s3://BUCKET/KEY", r.Display)
 	}
 	frag := u.Fragment
 	u.Fragment, u.RawFragment = "", ""

@@ -7,19 +7,62 @@ package source
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/initbox/initbox/internal/tlsconfig"
 )
 
-// A Source reads what references name. Open authenticates (retried by the
-// caller), Read reads one reference (retried by the caller), Close releases
-// what Open acquired (revokes a token) and runs once, even after a failure.
-// Errors that waiting cannot fix are marked with retry.Permanent.
+// A Source is where references point. Open authenticates (retried by the
+// caller); Close releases what Open acquired (revokes a token) and runs
+// once, even after a failure. Errors that waiting cannot fix are marked with
+// retry.Permanent; a reference that names nothing wraps ErrNotFound.
 type Source interface {
 	Open(ctx context.Context) error
-	Read(ctx context.Context, ref Ref) (*Secret, error)
 	Close(ctx context.Context) error
+	// CheckRef refuses options that make no sense for this source, before
+	// anything is fetched.
+	CheckRef(ref Ref) error
+}
+
+// A SecretSource reads small secrets whole (Vault).
+type SecretSource interface {
+	Source
+	// Read reads one reference (retried by the caller).
+	Read(ctx context.Context, ref Ref) (*Secret, error)
+}
+
+// An ObjectSource lists and streams objects (S3). The caller downloads,
+// verifies and publishes them.
+type ObjectSource interface {
+	Source
+	// List returns what a reference names: the objects under a prefix, or
+	// the one object. Retried by the caller.
+	List(ctx context.Context, ref Ref) ([]Object, error)
+	// Get writes bytes [off, off+n) of obj to w; n < 0 means the whole
+	// object, which the source verifies as it streams when it can (a
+	// checksum the server stored). Retried by the caller, who truncates.
+	Get(ctx context.Context, obj Object, off, n int64, w io.Writer) (GetInfo, error)
+	// Check verifies a complete download whose MD5 is md5sum, beyond its
+	// size, which the caller checked.
+	Check(obj Object, info GetInfo, md5sum []byte) error
+}
+
+// Object is one object an ObjectSource found.
+type Object struct {
+	Ref       string // the reference that named it, for messages
+	Bucket    string
+	Key       string
+	Name      string // where it goes: relative to the prefix, or the key's base name
+	Size      int64
+	ETag      string
+	VersionID string
+}
+
+// GetInfo is what a Get learned about the object.
+type GetInfo struct {
+	Verified  bool // a stored checksum matched as the object streamed
+	Encrypted bool // SSE-KMS or SSE-C: the ETag is not the MD5
 }
 
 // ErrNotFound is wrapped by Read when the reference names nothing.
@@ -48,6 +91,21 @@ type Receipt struct {
 	Keys          []string  `json:"keys"`
 	Missing       bool      `json:"missing,omitempty"` // an optional reference that named nothing
 	FetchedAt     time.Time `json:"fetched_at"`
+}
+
+// S3Options configure the S3 source. Empty fields fall back to the AWS
+// SDK's environment and shared configuration (AWS_REGION, AWS_PROFILE,
+// AWS_ENDPOINT_URL_S3, …).
+type S3Options struct {
+	Endpoint  string // a custom endpoint (MinIO, Ceph, R2)
+	Region    string // default: the environment, else discovered per bucket
+	PathStyle bool   // bucket in the path, as MinIO wants; on with Endpoint
+	Profile   string // a shared-config profile
+	Anonymous bool   // no credentials: public buckets
+	// SSECKeyFile holds the 32-byte key of objects encrypted with SSE-C
+	// (raw, or base64).
+	SSECKeyFile string
+	TLS         tlsconfig.Options
 }
 
 // VaultOptions configure the Vault source. Empty fields fall back to the

@@ -59,7 +59,15 @@ type mount struct {
 	kvVersion int    // 1 or 2 for kv
 }
 
-var _ source.Source = (*Source)(nil)
+var _ source.SecretSource = (*Source)(nil)
+
+// CheckRef refuses what Vault references cannot mean.
+func (s *Source) CheckRef(ref source.Ref) error {
+	if ref.Write && (ref.KV != 0 || ref.URL.Query().Has("version")) {
+		return fmt.Errorf("reference %s: #write goes with neither #kv= nor ?version", ref.Display)
+	}
+	return nil
+}
 
 // New configures a client from the options and the VAULT_* environment.
 // Without load it only checks the options.

@@ -182,7 +182,8 @@ func (t *Temp) Abort() {
 // is removed once and the create tried again. O_EXCL also refuses to follow a
 // symlink planted at that name.
 func createExclusive(tmp string, mode fs.FileMode) (*os.File, error) {
-	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_CLOEXEC
+	// Read-write: a caller writing parts at offsets may read them back to hash.
+	const flags = os.O_RDWR | os.O_CREATE | os.O_EXCL | syscall.O_CLOEXEC
 	f, err := os.OpenFile(tmp, flags, mode)
 	if errors.Is(err, fs.ErrExist) {
 		if rmErr := os.Remove(tmp); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {

@@ -8,12 +8,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/initbox/initbox/internal/testlog"
 )
 
 // VaultOptions shape the test server.
@@ -32,7 +33,7 @@ type Vault struct {
 	CAFile    string // with TLS
 	proc      *os.Process
 	exited    chan struct{}
-	logs      *strings.Builder
+	logs      *testlog.Buffer
 }
 
 // VaultBinary finds the Vault built by `make servers`: $INITBOX_VAULT_BIN,
@@ -64,7 +65,7 @@ func StartVault(t testing.TB, o VaultOptions) *Vault {
 	bin := VaultBinary(t)
 	port := freePort(t)
 	dir := t.TempDir()
-	v := &Vault{t: t, RootToken: "root-Token-Test", logs: &strings.Builder{}}
+	v := &Vault{t: t, RootToken: "root-Token-Test", logs: &testlog.Buffer{}}
 	args := []string{"server", "-dev", "-dev-root-token-id=" + v.RootToken, "-dev-listen-address=127.0.0.1:" + strconv.Itoa(port), "-dev-no-store-token"}
 	scheme := "http"
 	if o.TLS {
@@ -89,7 +90,7 @@ func StartVault(t testing.TB, o VaultOptions) *Vault {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
-			v.logs.WriteString(line + "\n")
+			v.logs.Write([]byte(line + "\n"))
 			if m := unsealRE.FindStringSubmatch(line); m != nil {
 				keyCh <- m[1]
 			}

@@ -1,0 +1,523 @@
+package fetch
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/initbox/initbox/fetch/source"
+	"github.com/initbox/initbox/internal/atomicfile"
+	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/publish"
+	"github.com/initbox/initbox/internal/retry"
+)
+
+// Defaults for object downloads.
+const (
+	DefaultConcurrency = 16
+	DefaultPartSize    = 16 << 20
+	manifestName       = "..initbox-manifest.json"
+)
+
+// manifest records what a directory (or a file's sidecar) holds, so that a
+// re-run downloads only what changed. It holds no secrets.
+type manifest struct {
+	Objects []manifestEntry `json:"objects"`
+}
+
+type manifestEntry struct {
+	Name      string `json:"name"`
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+	VersionID string `json:"version_id,omitempty"`
+	ETag      string `json:"etag"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+}
+
+func (e manifestEntry) same(o source.Object) bool {
+	return e.Bucket == o.Bucket && e.Key == o.Key && e.ETag == o.ETag && e.Size == o.Size && (o.VersionID == "" || e.VersionID == o.VersionID)
+}
+
+// runObjects lists every object reference, then downloads and publishes.
+func (c Config) runObjects(ctx context.Context, p *plan, sources map[string]source.Source, policy func(string) retry.Policy) error {
+	var objs []source.Object
+	for _, r := range p.refs {
+		src := sources[r.URL.Scheme].(source.ObjectSource)
+		var listed []source.Object
+		err := retry.Do(ctx, policy(r.Display), func(ctx context.Context) error {
+			var err error
+			listed, err = src.List(ctx, r)
+			return err
+		})
+		if errors.Is(err, source.ErrNotFound) && r.Optional {
+			slog.WarnContext(ctx, "optional reference names nothing", "ref", r.Display)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Display, err)
+		}
+		for _, o := range listed {
+			if keep, err := c.filter(o.Name); err != nil {
+				return exitcode.Usage(err)
+			} else if keep {
+				objs = append(objs, o)
+			}
+		}
+	}
+	if err := checkLayout(objs); err != nil {
+		return exitcode.WithCode(exitcode.Failure, err)
+	}
+	var total int64
+	for _, o := range objs {
+		total += o.Size
+	}
+	slog.InfoContext(ctx, "listed", "objects", len(objs), "bytes", total)
+	dl := &downloader{cfg: c, sources: sources, policy: policy, total: int64(len(objs)), totalBytes: total}
+	stop := dl.progress(ctx)
+	defer stop()
+
+	mode := c.Mode
+	if mode == 0 {
+		mode = DefaultMode
+	}
+	if p.format == Raw {
+		if len(objs) == 0 {
+			slog.WarnContext(ctx, "nothing to write: the optional object is missing", "out", c.Out)
+			return nil
+		}
+		if len(objs) != 1 {
+			return exitcode.WithCode(exitcode.Failure, fmt.Errorf("%d objects for one file: give --out a directory (ending in /)", len(objs)))
+		}
+		return dl.toFile(ctx, objs[0], atomicfile.Options{Mode: mode, Owner: p.owner})
+	}
+	changed, err := publish.Dir(ctx, c.Out, publish.Options{Mode: mode, Owner: p.owner}, func(s *publish.Stage) error {
+		return dl.toStage(ctx, s, objs)
+	})
+	if err == nil {
+		slog.InfoContext(ctx, "published", "dir", c.Out, "changed", changed, "downloaded", dl.downloaded.Load(), "reused", dl.reused.Load())
+	}
+	return err
+}
+
+// filter applies --include and --exclude to an object's name.
+func (c Config) filter(name string) (bool, error) {
+	if len(c.Include) > 0 {
+		in := false
+		for _, g := range c.Include {
+			ok, err := globMatch(g, name)
+			if err != nil {
+				return false, fmt.Errorf("--include %q: %w", g, err)
+			}
+			in = in || ok
+		}
+		if !in {
+			return false, nil
+		}
+	}
+	for _, g := range c.Exclude {
+		ok, err := globMatch(g, name)
+		if err != nil {
+			return false, fmt.Errorf("--exclude %q: %w", g, err)
+		}
+		if ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// globMatch matches a slash-separated name: * and ? within one path
+// element, ** across elements.
+func globMatch(pattern, name string) (bool, error) {
+	if !strings.Contains(pattern, "**") {
+		return path.Match(pattern, name)
+	}
+	head, tail, _ := strings.Cut(pattern, "**")
+	tail = strings.TrimPrefix(tail, "/")
+	if head != "" && !strings.HasPrefix(name, head) {
+		if ok, err := path.Match(head+"*", name); err != nil || !ok {
+			return false, err
+		}
+	}
+	rest := strings.TrimPrefix(name, head)
+	if tail == "" {
+		return true, nil
+	}
+	for i := 0; i <= len(rest); i++ {
+		if i == 0 || rest[i-1] == '/' {
+			if ok, err := globMatch(tail, rest[i:]); err != nil || ok {
+				return ok, err
+			}
+		}
+	}
+	return false, nil
+}
+
+// checkLayout refuses names from remote keys that are unsafe, given twice,
+// or both a file and a directory ("a" and "a/b").
+func checkLayout(objs []source.Object) error {
+	names := map[string]string{}
+	for _, o := range objs {
+		if err := publish.CheckName(o.Name, true); err != nil {
+			return fmt.Errorf("%s: key %q: %w; nothing is published", o.Ref, o.Key, err)
+		}
+		if prev, dup := names[o.Name]; dup {
+			return fmt.Errorf("keys %q and %q both write %s", prev, o.Key, o.Name)
+		}
+		names[o.Name] = o.Key
+	}
+	for name, key := range names {
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			if other, ok := names[d]; ok {
+				return fmt.Errorf("key %q would be a file where key %q needs a directory (%s); nothing is published", other, key, d)
+			}
+		}
+	}
+	return nil
+}
+
+// downloader runs the downloads with bounded parallelism and reports
+// progress.
+type downloader struct {
+	cfg        Config
+	sources    map[string]source.Source
+	policy     func(string) retry.Policy
+	sem        chan struct{}
+	once       sync.Once
+	total      int64
+	totalBytes int64
+	done       atomic.Int64 // objects
+	bytes      atomic.Int64
+	downloaded atomic.Int64
+	reused     atomic.Int64
+}
+
+func (d *downloader) slots() chan struct{} {
+	d.once.Do(func() {
+		n := d.cfg.Concurrency
+		if n <= 0 {
+			n = DefaultConcurrency
+		}
+		d.sem = make(chan struct{}, n)
+	})
+	return d.sem
+}
+
+// progress logs objects, bytes, rate and ETA every few seconds while the
+// transfer lasts.
+func (d *downloader) progress(ctx context.Context) (stop func()) {
+	start := time.Now()
+	t := time.NewTicker(retry.DefaultReportEvery)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				b := d.bytes.Load()
+				rate := float64(b) / time.Since(start).Seconds()
+				eta := time.Duration(0)
+				if rate > 0 {
+					eta = time.Duration(float64(d.totalBytes-b) / rate * float64(time.Second))
+				}
+				slog.InfoContext(ctx, "progress", "objects", fmt.Sprintf("%d/%d", d.done.Load(), d.total),
+					"bytes", fmt.Sprintf("%s/%s", human(b), human(d.totalBytes)), "rate", human(int64(rate))+"/s", "eta", eta.Round(time.Second))
+			}
+		}
+	}()
+	return func() { t.Stop(); close(done) }
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// toStage puts every object into the staged version: unchanged ones (same
+// key, version, ETag, size as the manifest says) are hard-linked from the
+// published version, the rest downloaded in parallel.
+func (d *downloader) toStage(ctx context.Context, s *publish.Stage, objs []source.Object) error {
+	prev := map[string]manifestEntry{}
+	if b, err := s.Previous(manifestName); err == nil {
+		var m manifest
+		if json.Unmarshal(b, &m) == nil {
+			for _, e := range m.Objects {
+				prev[e.Name] = e
+			}
+		}
+	}
+	entries := make([]manifestEntry, len(objs))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	fail := func(err error) {
+		if firstErr.CompareAndSwap(nil, err) {
+			cancel(err)
+		}
+	}
+	for i, o := range objs {
+		if e, ok := prev[o.Name]; ok && e.same(o) {
+			if reused, err := s.Reuse(o.Name); err != nil {
+				return err
+			} else if reused {
+				entries[i] = e
+				d.reused.Add(1)
+				d.done.Add(1)
+				continue
+			}
+		}
+		f, err := s.Create(o.Name)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer f.Close()
+			sha, err := d.download(ctx, o, f)
+			if err == nil {
+				err = f.Sync()
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
+			entries[i] = manifestEntry{Name: o.Name, Bucket: o.Bucket, Key: o.Key, VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, SHA256: sha}
+			d.downloaded.Add(1)
+			d.done.Add(1)
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	slices.SortFunc(entries, func(a, b manifestEntry) int { return strings.Compare(a.Name, b.Name) })
+	b, _ := json.MarshalIndent(manifest{Objects: entries}, "", "  ")
+	return s.WriteMeta(manifestName, append(b, '\n'))
+}
+
+// sidecar is where a single downloaded file's manifest lives.
+func sidecar(out string) string {
+	return filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".initbox-manifest.json")
+}
+
+// toFile downloads one object into a file, atomically, unless the sidecar
+// manifest says the file already holds it.
+func (d *downloader) toFile(ctx context.Context, o source.Object, opts atomicfile.Options) error {
+	if d.cfg.Out == "-" {
+		return d.toStdout(ctx, o)
+	}
+	var m manifest
+	if b, err := os.ReadFile(sidecar(d.cfg.Out)); err == nil && json.Unmarshal(b, &m) == nil && len(m.Objects) == 1 && m.Objects[0].same(o) {
+		if fi, err := os.Stat(d.cfg.Out); err == nil && fi.Size() == o.Size && fi.Mode().Perm() == opts.Mode.Perm() {
+			slog.InfoContext(ctx, "unchanged, not downloaded", "ref", o.Ref, "out", d.cfg.Out, "etag", o.ETag)
+			return nil
+		}
+	}
+	t, err := atomicfile.Begin(d.cfg.Out, opts)
+	if err != nil {
+		return err
+	}
+	sha, err := d.download(ctx, o, t.File)
+	if err == nil {
+		err = t.Commit(ctx)
+	} else {
+		t.Abort()
+	}
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(manifest{Objects: []manifestEntry{{Name: filepath.Base(d.cfg.Out), Bucket: o.Bucket, Key: o.Key,
+		VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, SHA256: sha}}}, "", "  ")
+	_, err = atomicfile.WriteFile(ctx, sidecar(d.cfg.Out), append(b, '\n'), atomicfile.Options{Mode: 0o644, Owner: opts.Owner})
+	slog.InfoContext(ctx, "downloaded", "ref", o.Ref, "out", d.cfg.Out, "bytes", o.Size)
+	return err
+}
+
+func (d *downloader) toStdout(ctx context.Context, o source.Object) error {
+	src := d.sources["s3"].(source.ObjectSource)
+	w := d.cfg.Stdout
+	if w == nil {
+		w = os.Stdout
+	}
+	h := md5.New()
+	info, err := src.Get(ctx, o, 0, -1, io.MultiWriter(w, h))
+	if err != nil {
+		return err
+	}
+	return src.Check(o, info, h.Sum(nil))
+}
+
+// download writes one object into f: whole for small objects, in parallel
+// ranges for large ones. It verifies the size and what the source can check,
+// and returns the content's SHA-256 (hex).
+func (d *downloader) download(ctx context.Context, o source.Object, f *os.File) (string, error) {
+	src := d.sources[schemeOf(o)].(source.ObjectSource)
+	part := d.cfg.PartSize
+	if part <= 0 {
+		part = DefaultPartSize
+	}
+	slots := d.slots()
+	var (
+		info source.GetInfo
+		sums *digests
+		err  error
+	)
+	if o.Size <= 2*part {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return "", context.Cause(ctx)
+		}
+		err = retry.Do(ctx, d.policy(o.Ref+" "+o.Key), func(ctx context.Context) error {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return retry.Permanent(err)
+			}
+			if err := f.Truncate(0); err != nil {
+				return retry.Permanent(err)
+			}
+			sums = newDigests()
+			cw := &countingWriter{w: io.MultiWriter(f, sums.md5, sums.sha), n: &d.bytes}
+			var gerr error
+			info, gerr = src.Get(ctx, o, 0, -1, cw)
+			if gerr != nil {
+				d.bytes.Add(-cw.written)
+			}
+			return gerr
+		})
+		<-slots
+	} else {
+		info, sums, err = d.ranged(ctx, src, o, f, part)
+	}
+	if err != nil {
+		return "", err
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != o.Size {
+		return "", retry.Permanent(fmt.Errorf("s3://%s/%s: wrote %d bytes, the object has %d", o.Bucket, o.Key, fileSize(fi), o.Size))
+	}
+	if err := src.Check(o, info, sums.md5.Sum(nil)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sums.sha.Sum(nil)), nil
+}
+
+func schemeOf(o source.Object) string { return strings.SplitN(o.Ref, "://", 2)[0] }
+
+func fileSize(fi os.FileInfo) int64 {
+	if fi == nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+type digests struct{ md5, sha hash.Hash }
+
+func newDigests() *digests { return &digests{md5: md5.New(), sha: sha256.New()} }
+
+type countingWriter struct {
+	w       io.Writer
+	n       *atomic.Int64
+	written int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.written += int64(n)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// ranged downloads a large object in parts, in parallel, each part retried
+// on its own, and hashes the parts in order as they complete (reading them
+// back while they are in the page cache), so hashing overlaps the transfer.
+func (d *downloader) ranged(ctx context.Context, src source.ObjectSource, o source.Object, f *os.File, part int64) (source.GetInfo, *digests, error) {
+	if err := f.Truncate(o.Size); err != nil {
+		return source.GetInfo{}, nil, err
+	}
+	n := int((o.Size + part - 1) / part)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	doneParts := make(chan int, n)
+	var info source.GetInfo
+	var infoMu sync.Mutex
+	slots := d.slots()
+	for i := range n {
+		go func() {
+			off := int64(i) * part
+			size := min(part, o.Size-off)
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-slots }()
+			err := retry.Do(ctx, d.policy(fmt.Sprintf("%s %s part %d/%d", o.Ref, o.Key, i+1, n)), func(ctx context.Context) error {
+				cw := &countingWriter{w: io.NewOffsetWriter(f, off), n: &d.bytes}
+				pi, err := src.Get(ctx, o, off, size, cw)
+				if err != nil {
+					d.bytes.Add(-cw.written)
+					return err
+				}
+				infoMu.Lock()
+				info.Encrypted = info.Encrypted || pi.Encrypted
+				infoMu.Unlock()
+				return nil
+			})
+			if err != nil {
+				cancel(err)
+				return
+			}
+			doneParts <- i
+		}()
+	}
+	sums := newDigests()
+	complete := make([]bool, n)
+	next := 0
+	buf := make([]byte, 1<<20)
+	for next < n {
+		select {
+		case <-ctx.Done():
+			return info, nil, context.Cause(ctx)
+		case i := <-doneParts:
+			complete[i] = true
+		}
+		for next < n && complete[next] {
+			off := int64(next) * part
+			r := io.NewSectionReader(f, off, min(part, o.Size-off))
+			if _, err := io.CopyBuffer(io.MultiWriter(sums.md5, sums.sha), r, buf); err != nil {
+				return info, nil, err
+			}
+			next++
+		}
+	}
+	return info, sums, nil
+}
