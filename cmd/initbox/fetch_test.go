@@ -2,12 +2,24 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/initbox/initbox/internal/testserver"
 )
@@ -93,5 +105,83 @@ func TestFetchSIGTERM(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// SIGKILL in the middle of a prefix sync: the target still holds the old
+// complete tree; the next run completes and leaves no leftovers.
+func TestFetchS3KilledMidSync(t *testing.T) {
+	m := testserver.StartMinIO(t, testserver.MinIOOptions{})
+	env := []string{"AWS_ACCESS_KEY_ID=" + testserver.MinIOUser, "AWS_SECRET_ACCESS_KEY=" + testserver.MinIOPassword, "AWS_REGION=us-east-1",
+		"AWS_EC2_METADATA_DISABLED=true"}
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(m.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(testserver.MinIOUser, testserver.MinIOPassword, "")})
+	put := func(version string) {
+		for i := range 200 {
+			_, err := client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(fmt.Sprintf("set/f%03d", i)),
+				Body: strings.NewReader(version)})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String("data")}); err != nil {
+		t.Fatal(err)
+	}
+	put("old")
+	out := filepath.Join(t.TempDir(), "set")
+	fetch := func(endpoint string) *exec.Cmd {
+		cmd := command(t, "initbox", "fetch", "s3://data/set/", "--out", out+"/", "--s3-endpoint", endpoint, "--concurrency", "2")
+		cmd.Env = append(cmd.Env, env...)
+		return cmd
+	}
+	if out, err := fetch(m.Endpoint).CombinedOutput(); err != nil {
+		t.Fatalf("first sync: %v\n%s", err, out)
+	}
+	put("new")
+	// A slow path to MinIO, so the kill lands mid-sync.
+	target, _ := url.Parse(m.Endpoint)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var gets atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && !r.URL.Query().Has("list-type") {
+			gets.Add(1)
+			time.Sleep(20 * time.Millisecond)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	cmd := fetch(slow.URL)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for gets.Load() < 50 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	check := func(want string) {
+		t.Helper()
+		for i := range 200 {
+			b, err := os.ReadFile(filepath.Join(out, fmt.Sprintf("f%03d", i)))
+			if err != nil || string(b) != want {
+				t.Fatalf("f%03d = %q, %v; want %q everywhere", i, b, err, want)
+			}
+		}
+	}
+	check("old")
+	if out, err := fetch(m.Endpoint).CombinedOutput(); err != nil {
+		t.Fatalf("re-run: %v\n%s", err, out)
+	}
+	check("new")
+	entries, _ := os.ReadDir(out)
+	versions := 0
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "..") && e.Name() != "..data" {
+			versions++
+		}
+	}
+	if versions != 1 {
+		t.Errorf("%d version directories after the re-run, want 1", versions)
 	}
 }
