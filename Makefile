@@ -19,7 +19,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: help build test unit servers e2e lint image images image-postgres image-vault demo demo-down bench clean
+.PHONY: help build test unit servers e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -90,7 +90,7 @@ images: image ## the initbox image plus the test/demo images (busybox app, testb
 	rm -rf build/testbin && mkdir -p build/testbin/rootfs
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/testbin/rootfs/testbin ./e2e/testbin
 	$(call build-image,images/testbin.Dockerfile,build/testbin,initbox-testbin)
-	$(MAKE) -s image-postgres image-vault
+	$(MAKE) -s image-postgres image-vault image-minio
 
 PGBIN = $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
 
@@ -98,6 +98,11 @@ image-vault: build/servers/vault ## the e2e Vault image, from the Vault built by
 	rm -rf build/vault && mkdir -p build/vault/rootfs/tmp && chmod 1777 build/vault/rootfs/tmp
 	cp build/servers/vault build/vault/rootfs/vault
 	$(call build-image,images/vault.Dockerfile,build/vault,initbox-vault)
+
+image-minio: build/servers/minio ## the e2e MinIO image, from the MinIO built by `make servers`
+	rm -rf build/minio && mkdir -p build/minio/rootfs/tmp build/minio/rootfs/data && chmod 1777 build/minio/rootfs/tmp build/minio/rootfs/data
+	cp build/servers/minio build/minio/rootfs/minio
+	$(call build-image,images/minio.Dockerfile,build/minio,initbox-minio)
 
 image-postgres: ## the e2e PostgreSQL image, from Debian's postgresql package
 	@test -n "$(PGBIN)" || { echo "PostgreSQL missing: apt-get install postgresql (.ci/run does)"; exit 1; }
@@ -131,4 +136,4 @@ bench: images ## binary/image size, cold start, readiness lag and attempts vs wa
 
 clean: ## remove build output and the images built here
 	rm -rf build
-	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^initbox(-busybox|-testbin|-postgres|-vault)?:' | xargs -r docker rmi -f >/dev/null
+	-docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^initbox(-busybox|-testbin|-postgres|-vault|-minio)?:' | xargs -r docker rmi -f >/dev/null

@@ -85,3 +85,38 @@ func TestFetchIntoMemoryEmptyDir(t *testing.T) {
 		"tmpfs",
 		"volume 777")
 }
+
+// fetch s3:// in an init container writes a prefix into an emptyDir; the
+// main container (not initbox) reads it.
+func TestFetchFromS3IntoEmptyDir(t *testing.T) {
+	nw := NewNetwork(t)
+	creds := map[string]string{"MINIO_ROOT_USER": "e2e-minio", "MINIO_ROOT_PASSWORD": "e2e-Minio-Secret-1"}
+	Service(t, nw, "minio", Container{Name: "minio", Image: images.minio, Env: creds})
+	aws := map[string]string{"AWS_ACCESS_KEY_ID": "e2e-minio", "AWS_SECRET_ACCESS_KEY": "e2e-Minio-Secret-1", "AWS_REGION": "us-east-1"}
+	st := RunPod(t, Pod{
+		Name:    "app",
+		Network: nw,
+		Volumes: []string{"config"},
+		InitContainers: []Container{
+			{Name: "wait-minio", Image: images.initbox, Restricted: true, Args: []string{"wait", "http://minio:9000/minio/health/ready", "--timeout", "60s"}},
+			// Stands for whatever publishes the configuration.
+			{Name: "publish", Image: images.testbin, Env: aws, Args: []string{"s3put", "-endpoint", "http://minio:9000", "config",
+				"app/app.yaml=port: 8080\n", "app/features/flags.json={\"beta\": true}\n", "other/skip.txt=not fetched"}},
+			{Name: "fetch", Image: images.initbox, Restricted: true, Env: aws, VolumeMounts: map[string]string{"config": "/config"},
+				Args: []string{"fetch", "s3://config/app/", "--out", "/config/", "--s3-endpoint", "http://minio:9000", "--mode", "0644"}},
+		},
+		Containers: []Container{{Name: "main", Image: images.busybox, User: "1000:1000", VolumeMounts: map[string]string{"config": "/config"},
+			Args: []string{"-c", "cat /config/app.yaml /config/features/flags.json; ls /config"}}},
+	})
+	for _, s := range st.Init {
+		if s.ExitCode != 0 {
+			t.Fatalf("%s exited %d:\n%s", s.Name, s.ExitCode, s.Logs)
+		}
+	}
+	logsContain(t, "fetch logs", st.Get(t, "fetch").Logs, "listed", "objects=2", "published")
+	main := st.Get(t, "main")
+	logsContain(t, "main output", main.Logs, "port: 8080", `{"beta": true}`, "app.yaml", "features")
+	if strings.Contains(main.Logs, "skip.txt") || strings.Contains(st.Get(t, "fetch").Logs, "e2e-Minio-Secret-1") {
+		t.Errorf("main saw:\n%s", main.Logs)
+	}
+}

@@ -4,19 +4,26 @@
 //	testbin pause                        hold a pod's network namespace until SIGTERM
 //	testbin listen -after 5s -addr :5432 listen after a delay; log the moment it listens
 //	testbin pg -url postgres://…         connect once (no retry), run a query, exit 0 or 1
+//	testbin s3put -endpoint URL BUCKET KEY=CONTENT…  create the bucket, put the objects
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -80,8 +87,45 @@ func main() {
 		}
 		fmt.Printf("connected on the first attempt as %s at %s\n", res[0].Rows[0][0], time.Now().UTC().Format(time.RFC3339Nano))
 		conn.Close(ctx)
+	case "s3put":
+		fs := flag.NewFlagSet("s3put", flag.ExitOnError)
+		endpoint := fs.String("endpoint", "http://minio:9000", "S3 endpoint")
+		fs.Parse(os.Args[2:])
+		if err := s3put(*endpoint, fs.Arg(0), fs.Args()[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "s3put:", err)
+			os.Exit(1)
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "unknown command %q\n", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+// s3put creates a bucket (if needed) and puts KEY=CONTENT objects, with the
+// credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. It retries for
+// a while: it runs next to a store that may still be starting.
+func s3put(endpoint, bucket string, objects []string) error {
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), "")})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+		var owned *types.BucketAlreadyOwnedByYou
+		if err == nil || errors.As(err, &owned) {
+			break
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, o := range objects {
+		k, v, _ := strings.Cut(o, "=")
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader(v)}); err != nil {
+			return err
+		}
+		fmt.Printf("put s3://%s/%s (%d bytes)\n", bucket, k, len(v))
+	}
+	return nil
 }
