@@ -3,6 +3,11 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,7 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/initbox/initbox/internal/testnet"
+	"github.com/initbox/initbox/internal/testserver"
 )
 
 // The benchmarks behind `make bench` (-benchtime 1x: each takes its own
@@ -187,4 +197,118 @@ func measureLag(b *testing.B, cmdFor func(string) *exec.Cmd, down time.Duration)
 		b.Fatalf("%v: %v\n%s", cmd.Args, err, out.String())
 	}
 	return lag, out.String()
+}
+
+// BenchmarkS3 runs initbox fetch, the AWS CLI v2 and rclone side by side
+// against the same MinIO on loopback: one 1 GiB object, and 1,000 objects of
+// 64 KiB. It reports each tool's throughput and peak RSS, and initbox's
+// speed relative to the others.
+func BenchmarkS3(b *testing.B) {
+	for _, tool := range []string{"/usr/bin/aws", "rclone", "/usr/bin/time"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Fatalf("%s is not installed (apt-get install awscli rclone time): %v", tool, err)
+		}
+	}
+	m := testserver.StartMinIO(b, testserver.MinIOOptions{})
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(m.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(testserver.MinIOUser, testserver.MinIOPassword, "")})
+	ctx := context.Background()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
+		b.Fatal(err)
+	}
+	const big = 1 << 30
+	f, err := os.CreateTemp(b.TempDir(), "big")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.CopyN(f, rand.Reader, big); err != nil {
+		b.Fatal(err)
+	}
+	f.Seek(0, io.SeekStart)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("big.bin"), Body: f}); err != nil {
+		b.Fatal(err)
+	}
+	small := make([]byte, 64<<10)
+	for i := range 1000 {
+		rand.Read(small)
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String(fmt.Sprintf("many/%02d/obj-%04d", i%10, i)),
+			Body: bytes.NewReader(small)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The same environment for every tool, without a custom CA bundle (the
+	// endpoint is plain HTTP on loopback; rclone refuses AWS_CA_BUNDLE).
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_CA_BUNDLE=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "AWS_ACCESS_KEY_ID="+testserver.MinIOUser, "AWS_SECRET_ACCESS_KEY="+testserver.MinIOPassword,
+		"AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
+		"RCLONE_CONFIG_MINIO_TYPE=s3", "RCLONE_CONFIG_MINIO_PROVIDER=Minio", "RCLONE_CONFIG_MINIO_ENDPOINT="+m.Endpoint,
+		"RCLONE_CONFIG_MINIO_ACCESS_KEY_ID="+testserver.MinIOUser, "RCLONE_CONFIG_MINIO_SECRET_ACCESS_KEY="+testserver.MinIOPassword)
+	type workload struct {
+		name  string
+		bytes int64
+		cmds  map[string]func(out string) []string
+	}
+	workloads := []workload{
+		{"1GiB-object", big, map[string]func(string) []string{
+			"initbox": func(out string) []string {
+				return []string{binaryPath(), "fetch", "s3://bench/big.bin", "--out", out + "/big.bin", "--s3-endpoint", m.Endpoint}
+			},
+			"aws-cli": func(out string) []string {
+				return []string{"/usr/bin/aws", "s3", "cp", "--endpoint-url", m.Endpoint, "--no-progress", "s3://bench/big.bin", out + "/big.bin"}
+			},
+			"rclone": func(out string) []string { return []string{"rclone", "copy", "minio:bench/big.bin", out} },
+		}},
+		{"1000x64KiB", 1000 * 64 << 10, map[string]func(string) []string{
+			"initbox": func(out string) []string {
+				return []string{binaryPath(), "fetch", "s3://bench/many/", "--out", out + "/many/", "--s3-endpoint", m.Endpoint}
+			},
+			"aws-cli": func(out string) []string {
+				return []string{"/usr/bin/aws", "s3", "sync", "--endpoint-url", m.Endpoint, "--no-progress", "s3://bench/many/", out + "/many"}
+			},
+			"rclone": func(out string) []string { return []string{"rclone", "copy", "minio:bench/many", out + "/many"} },
+		}},
+	}
+	rssRE := regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
+	for _, w := range workloads {
+		b.Run(w.name, func(b *testing.B) {
+			best := map[string]time.Duration{}
+			rss := map[string]int64{}
+			for b.Loop() {
+				for rep := range 3 {
+					for _, tool := range []string{"initbox", "aws-cli", "rclone"} {
+						out := filepath.Join(b.TempDir(), fmt.Sprintf("%s-%d", tool, rep))
+						os.MkdirAll(out, 0o755)
+						args := append([]string{"-v"}, w.cmds[tool](out)...)
+						cmd := exec.Command("/usr/bin/time", args...)
+						cmd.Env = env
+						start := time.Now()
+						outb, err := cmd.CombinedOutput()
+						took := time.Since(start)
+						if err != nil {
+							b.Fatalf("%s: %v\n%s", tool, err, outb)
+						}
+						if d, ok := best[tool]; !ok || took < d {
+							best[tool] = took
+						}
+						if m := rssRE.FindSubmatch(outb); m != nil {
+							kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+							rss[tool] = max(rss[tool], kb)
+						}
+						os.RemoveAll(out)
+					}
+				}
+			}
+			for _, tool := range []string{"initbox", "aws-cli", "rclone"} {
+				b.ReportMetric(float64(w.bytes)/best[tool].Seconds()/(1<<20), tool+"-MiB/s")
+				b.ReportMetric(float64(rss[tool])/1024, tool+"-peak-RSS-MiB")
+			}
+			b.ReportMetric(best["aws-cli"].Seconds()/best["initbox"].Seconds(), "x-faster-than-aws")
+			b.ReportMetric(best["rclone"].Seconds()/best["initbox"].Seconds(), "x-faster-than-rclone")
+		})
+	}
 }
