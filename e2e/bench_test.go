@@ -32,11 +32,14 @@ import (
 
 // Size budgets: every dependency is a cost in the image everyone pulls.
 // 12 MiB held wait with its database, gRPC and Kubernetes checkers; fetch
-// brings the Vault client (+1.4 MB), so the budget is 16 MiB. Each heavy
-// checker or source can be compiled out (BenchmarkCheckerCost).
+// brought the Vault client (+1.4 MB, 16 MiB) and then aws-sdk-go-v2 (+8.7
+// MiB: the S3 client's generated operations all stay linked, because
+// text/template's dynamic method calls turn off the linker's dead-method
+// elimination), so the budget is 24 MiB. Each heavy checker or source can be
+// compiled out (BenchmarkCheckerCost); without S3 the binary is 13 MiB.
 const (
-	binaryBudget = 16 << 20
-	imageBudget  = 16 << 20
+	binaryBudget = 24 << 20
+	imageBudget  = 24 << 20
 )
 
 func binaryPath() string { return filepath.Join(repoRoot, "build", "initbox") }
@@ -80,7 +83,7 @@ func BenchmarkCheckerCost(b *testing.B) {
 	for b.Loop() {
 		full := build("")
 		all := []string{}
-		for _, c := range []string{"postgres", "mysql", "redis", "grpc", "k8s", "vault"} {
+		for _, c := range []string{"postgres", "mysql", "redis", "grpc", "k8s", "vault", "s3"} {
 			tag := "initbox_no_" + c
 			all = append(all, tag)
 			b.ReportMetric(float64(full-build(tag))/1024, c+"-KiB")

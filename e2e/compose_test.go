@@ -21,6 +21,7 @@ type compose struct {
 func newCompose(t *testing.T, env ...string) *compose {
 	c := &compose{t: t, project: unique("compose"), env: append([]string{
 		"INITBOX_IMAGE=" + images.initbox, "INITBOX_BUSYBOX_IMAGE=" + images.busybox, "INITBOX_VAULT_IMAGE=" + images.vault,
+		"INITBOX_MINIO_IMAGE=" + images.minio, "INITBOX_TESTBIN_IMAGE=" + images.testbin,
 	}, env...)}
 	t.Cleanup(func() { c.run("down", "-v", "--remove-orphans", "--timeout", "0") })
 	return c
@@ -64,7 +65,8 @@ func TestComposeExample(t *testing.T) {
 	app := c.logs("app")
 	logsContain(t, "app output", app, "app: started at", "the api has been up since", `api health on the first try: {"status":"UP"`,
 		"app: received /secrets/db.env (mode 400, owner 1000:1000)", "DB_USER=app, DB_PASSWORD has 14 characters (not shown)",
-		"from Vault secret version 1")
+		"from Vault secret version 1", "app: config from S3: ./app.yaml ./nginx/site.conf",
+		"app: /config/app.yaml says: listen: :8080 features: [search, export]")
 	if strings.Contains(c.logs("fetch"), "s3cr3t-Demo-pw") {
 		t.Error("fetch printed the secret")
 	}

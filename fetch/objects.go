@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -364,17 +363,21 @@ func (d *downloader) toFile(ctx context.Context, o source.Object, opts atomicfil
 }
 
 func (d *downloader) toStdout(ctx context.Context, o source.Object) error {
-	src := d.sources["s3"].(source.ObjectSource)
+	src := d.sources[schemeOf(o)].(source.ObjectSource)
 	w := d.cfg.Stdout
 	if w == nil {
 		w = os.Stdout
 	}
-	h := md5.New()
-	info, err := src.Get(ctx, o, 0, -1, io.MultiWriter(w, h))
+	v, err := src.Verifier(ctx, o, false)
 	if err != nil {
 		return err
 	}
-	return src.Check(o, info, h.Sum(nil))
+	sums := newDigests(v)
+	info, err := src.Get(ctx, o, 0, -1, io.MultiWriter(w, sums))
+	if err != nil || sums.check == nil {
+		return err
+	}
+	return v.Verify(sums.check.Sum(nil), info)
 }
 
 // download writes one object into f: whole for small objects, in parallel
@@ -386,13 +389,22 @@ func (d *downloader) download(ctx context.Context, o source.Object, f *os.File) 
 	if part <= 0 {
 		part = DefaultPartSize
 	}
-	slots := d.slots()
+	isRanged := o.Size > 2*part
+	var v source.Verifier
+	if err := retry.Do(ctx, d.policy(o.Ref+" "+o.Key+" checksum"), func(ctx context.Context) error {
+		var err error
+		v, err = src.Verifier(ctx, o, isRanged)
+		return err
+	}); err != nil {
+		return "", err
+	}
 	var (
 		info source.GetInfo
 		sums *digests
 		err  error
 	)
-	if o.Size <= 2*part {
+	if !isRanged {
+		slots := d.slots()
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -405,8 +417,8 @@ func (d *downloader) download(ctx context.Context, o source.Object, f *os.File) 
 			if err := f.Truncate(0); err != nil {
 				return retry.Permanent(err)
 			}
-			sums = newDigests()
-			cw := &countingWriter{w: io.MultiWriter(f, sums.md5, sums.sha), n: &d.bytes}
+			sums = newDigests(v)
+			cw := &countingWriter{w: io.MultiWriter(f, sums), n: &d.bytes}
 			var gerr error
 			info, gerr = src.Get(ctx, o, 0, -1, cw)
 			if gerr != nil {
@@ -416,7 +428,7 @@ func (d *downloader) download(ctx context.Context, o source.Object, f *os.File) 
 		})
 		<-slots
 	} else {
-		info, sums, err = d.ranged(ctx, src, o, f, part)
+		sums, err = d.ranged(ctx, src, o, f, part, v)
 	}
 	if err != nil {
 		return "", err
@@ -424,8 +436,20 @@ func (d *downloader) download(ctx context.Context, o source.Object, f *os.File) 
 	if fi, err := f.Stat(); err != nil || fi.Size() != o.Size {
 		return "", retry.Permanent(fmt.Errorf("s3://%s/%s: wrote %d bytes, the object has %d", o.Bucket, o.Key, fileSize(fi), o.Size))
 	}
-	if err := src.Check(o, info, sums.md5.Sum(nil)); err != nil {
-		return "", err
+	if sums.check != nil {
+		if err := v.Verify(sums.check.Sum(nil), info); err != nil {
+			return "", err
+		}
+	}
+	if slog.Default().Enabled(ctx, slog.LevelDebug) {
+		by := v.What
+		switch {
+		case info.Verified:
+			by = "stored checksum, by the SDK"
+		case by == "" || info.Encrypted && by == "MD5 ETag":
+			by = "size only (the object has no full-object checksum, and its ETag is not its MD5)"
+		}
+		slog.DebugContext(ctx, "verified", "ref", o.Ref, "key", o.Key, "by", by)
 	}
 	return hex.EncodeToString(sums.sha.Sum(nil)), nil
 }
@@ -439,9 +463,25 @@ func fileSize(fi os.FileInfo) int64 {
 	return fi.Size()
 }
 
-type digests struct{ md5, sha hash.Hash }
+// digests are what a download computes over its content: the SHA-256 for the
+// manifest and, when the source can verify it, the verifier's hash.
+type digests struct{ sha, check hash.Hash }
 
-func newDigests() *digests { return &digests{md5: md5.New(), sha: sha256.New()} }
+func newDigests(v source.Verifier) *digests {
+	d := &digests{sha: sha256.New()}
+	if v.New != nil {
+		d.check = v.New()
+	}
+	return d
+}
+
+func (d *digests) Write(p []byte) (int, error) {
+	d.sha.Write(p)
+	if d.check != nil {
+		d.check.Write(p)
+	}
+	return len(p), nil
+}
 
 type countingWriter struct {
 	w       io.Writer
@@ -457,18 +497,18 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // ranged downloads a large object in parts, in parallel, each part retried
-// on its own, and hashes the parts in order as they complete (reading them
-// back while they are in the page cache), so hashing overlaps the transfer.
-func (d *downloader) ranged(ctx context.Context, src source.ObjectSource, o source.Object, f *os.File, part int64) (source.GetInfo, *digests, error) {
+// on its own. It hashes the parts in order as they complete, reading them
+// back while they are in the page cache (the SHA-256 and the verifier's hash
+// each on its own core), so hashing overlaps the transfer; and it starts the
+// disk writeback of each hashed part, so the final fsync has little left.
+func (d *downloader) ranged(ctx context.Context, src source.ObjectSource, o source.Object, f *os.File, part int64, v source.Verifier) (*digests, error) {
 	if err := f.Truncate(o.Size); err != nil {
-		return source.GetInfo{}, nil, err
+		return nil, err
 	}
 	n := int((o.Size + part - 1) / part)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	doneParts := make(chan int, n)
-	var info source.GetInfo
-	var infoMu sync.Mutex
 	slots := d.slots()
 	for i := range n {
 		go func() {
@@ -482,15 +522,11 @@ func (d *downloader) ranged(ctx context.Context, src source.ObjectSource, o sour
 			defer func() { <-slots }()
 			err := retry.Do(ctx, d.policy(fmt.Sprintf("%s %s part %d/%d", o.Ref, o.Key, i+1, n)), func(ctx context.Context) error {
 				cw := &countingWriter{w: io.NewOffsetWriter(f, off), n: &d.bytes}
-				pi, err := src.Get(ctx, o, off, size, cw)
+				_, err := src.Get(ctx, o, off, size, cw)
 				if err != nil {
 					d.bytes.Add(-cw.written)
-					return err
 				}
-				infoMu.Lock()
-				info.Encrypted = info.Encrypted || pi.Encrypted
-				infoMu.Unlock()
-				return nil
+				return err
 			})
 			if err != nil {
 				cancel(err)
@@ -499,25 +535,41 @@ func (d *downloader) ranged(ctx context.Context, src source.ObjectSource, o sour
 			doneParts <- i
 		}()
 	}
-	sums := newDigests()
+	sums := newDigests(v)
+	hashers := []hash.Hash{sums.sha}
+	if sums.check != nil {
+		hashers = append(hashers, sums.check)
+	}
+	bufs := make([][]byte, len(hashers))
+	for i := range bufs {
+		bufs[i] = make([]byte, 1<<20)
+	}
 	complete := make([]bool, n)
 	next := 0
-	buf := make([]byte, 1<<20)
 	for next < n {
 		select {
 		case <-ctx.Done():
-			return info, nil, context.Cause(ctx)
+			return nil, context.Cause(ctx)
 		case i := <-doneParts:
 			complete[i] = true
 		}
 		for next < n && complete[next] {
 			off := int64(next) * part
-			r := io.NewSectionReader(f, off, min(part, o.Size-off))
-			if _, err := io.CopyBuffer(io.MultiWriter(sums.md5, sums.sha), r, buf); err != nil {
-				return info, nil, err
+			size := min(part, o.Size-off)
+			errs := make([]error, len(hashers))
+			var wg sync.WaitGroup
+			for j, h := range hashers {
+				wg.Go(func() {
+					_, errs[j] = io.CopyBuffer(h, io.NewSectionReader(f, off, size), bufs[j])
+				})
 			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				return nil, err
+			}
+			_ = atomicfile.StartWriteback(f, off, size) // best effort: the fsync after it is what counts
 			next++
 		}
 	}
-	return info, sums, nil
+	return sums, nil
 }

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -526,5 +527,71 @@ func TestS3LargeObjectInRanges(t *testing.T) {
 	sc, _ := os.ReadFile(sidecar(out))
 	if !strings.Contains(string(sc), hex.EncodeToString(sum[:])) {
 		t.Errorf("the sidecar's sha256 is wrong:\n%s", sc)
+	}
+}
+
+// Ranged parts are not checked by the SDK: the object's stored full-object
+// checksum (asked for with a HEAD) is computed over the whole file, for every
+// algorithm S3 stores; without one, a single-part ETag's MD5. A byte flipped
+// in one part fails the download and keeps the published file.
+func TestS3RangedVerifiedByStoredChecksum(t *testing.T) {
+	m := startMinIO(t, false)
+	m.bucket(t, "big", false)
+	body := make([]byte, 11<<20+777)
+	rand.Read(body)
+	md5Only := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(m.Endpoint), UsePathStyle: true,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		Credentials:                credentials.NewStaticCredentialsProvider(testserver.MinIOUser, testserver.MinIOPassword, "")})
+	for _, tc := range []struct {
+		algo types.ChecksumAlgorithm
+		want string // in the error of a corrupt download
+	}{
+		{types.ChecksumAlgorithmCrc64nvme, "CRC64NVME"},
+		{types.ChecksumAlgorithmCrc32c, "CRC32C"},
+		{types.ChecksumAlgorithmCrc32, "CRC32 "},
+		{types.ChecksumAlgorithmSha256, "SHA-256"},
+		{types.ChecksumAlgorithmSha1, "SHA-1"},
+		{"", "does not match the ETag"},
+	} {
+		t.Run(cmp.Or(string(tc.algo), "MD5-ETag"), func(t *testing.T) {
+			key := "blob-" + string(tc.algo)
+			in := &s3.PutObjectInput{Bucket: aws.String("big"), Key: aws.String(key), Body: bytes.NewReader(body), ChecksumAlgorithm: tc.algo}
+			c := m.s3
+			if tc.algo == "" {
+				c = md5Only
+			}
+			_, err := c.PutObject(m.ctx, in)
+			must(t, err)
+			out := filepath.Join(t.TempDir(), "blob.bin")
+			o := m.opts()
+			must(t, run(t, Config{Refs: []string{"s3://big/" + key}, Out: out, PartSize: 5 << 20, S3: o}))
+			if got, _ := os.ReadFile(out); !bytes.Equal(got, body) {
+				t.Fatal("content differs")
+			}
+			// The object changes (so the sidecar does not skip it), and a byte
+			// of its second part flips in transit.
+			body2 := bytes.Clone(body)
+			body2[0] ^= 1
+			in.Body = bytes.NewReader(body2)
+			_, err = c.PutObject(m.ctx, in)
+			must(t, err)
+			front := proxy(t, m.Endpoint, func(r *http.Response) error {
+				if !strings.HasPrefix(r.Request.Header.Get("Range"), "bytes=5242880-") {
+					return nil
+				}
+				b, _ := io.ReadAll(r.Body)
+				b[1000] ^= 0xff
+				r.Body = io.NopCloser(bytes.NewReader(b))
+				return nil
+			}, nil)
+			o.Endpoint = front
+			err = run(t, Config{Refs: []string{"s3://big/" + key}, Out: out, PartSize: 5 << 20, S3: o})
+			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing is published") {
+				t.Fatalf("err = %v", err)
+			}
+			if got, _ := os.ReadFile(out); !bytes.Equal(got, body) {
+				t.Error("a corrupt download replaced the good file")
+			}
+		})
 	}
 }

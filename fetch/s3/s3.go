@@ -13,10 +13,15 @@ package s3
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
+	"hash/crc64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -370,24 +375,87 @@ func hasFullChecksum(out *s3.GetObjectOutput) bool {
 	return false
 }
 
-// Check verifies a download by its MD5 when the ETag is one: a single-part
-// upload without SSE-KMS or SSE-C.
-func (s *Source) Check(obj source.Object, info source.GetInfo, md5sum []byte) error {
-	if info.Verified || info.Encrypted {
-		return nil
+// Verifier says how a download is verified beyond its size. A whole GET is
+// checked by the SDK against the object's stored full-object checksum, when
+// it has one, and otherwise by its MD5 when the ETag is one (a single-part
+// upload without SSE-KMS or SSE-C). Ranged parts are not checked by the SDK:
+// for them a HEAD asks for the stored checksum (CRC32, CRC32C, CRC64NVME,
+// SHA-1, SHA-256), which the caller computes over the whole file.
+func (s *Source) Verifier(ctx context.Context, obj source.Object, ranged bool) (source.Verifier, error) {
+	if !ranged {
+		return md5Verifier(obj), nil
 	}
+	c, err := s.client(ctx, obj.Bucket)
+	if err != nil {
+		return source.Verifier{}, err
+	}
+	in := &s3.HeadObjectInput{Bucket: aws.String(obj.Bucket), Key: aws.String(obj.Key), ChecksumMode: types.ChecksumModeEnabled}
+	if obj.ETag != "" {
+		in.IfMatch = aws.String(obj.ETag)
+	}
+	if obj.VersionID != "" && obj.VersionID != "null" {
+		in.VersionId = aws.String(obj.VersionID)
+	}
+	if s.sseKey != "" {
+		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = aws.String("AES256"), aws.String(s.sseKey), aws.String(s.sseMD5)
+	}
+	out, err := c.HeadObject(ctx, in)
+	if err != nil {
+		return source.Verifier{}, classify(err, "s3://"+obj.Bucket+"/"+obj.Key, "reading the object's checksum")
+	}
+	for _, c := range []struct {
+		name string
+		sum  *string
+		new  func() hash.Hash
+	}{
+		{"CRC64NVME", out.ChecksumCRC64NVME, func() hash.Hash { return crc64.New(crc64NVME) }},
+		{"CRC32C", out.ChecksumCRC32C, func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }},
+		{"CRC32", out.ChecksumCRC32, func() hash.Hash { return crc32.NewIEEE() }},
+		{"SHA-256", out.ChecksumSHA256, sha256.New},
+		{"SHA-1", out.ChecksumSHA1, sha1.New},
+	} {
+		if c.sum == nil || strings.Contains(*c.sum, "-") || out.ChecksumType == types.ChecksumTypeComposite {
+			continue // composite checksums of multipart uploads are checksums of parts
+		}
+		want := *c.sum
+		return source.Verifier{What: c.name + " checksum", New: c.new, Verify: func(sum []byte, _ source.GetInfo) error {
+			if got := base64.StdEncoding.EncodeToString(sum); got != want {
+				return retry.Permanent(fmt.Errorf("s3://%s/%s: content %s %s does not match the stored %s: the download is corrupt; nothing is published",
+					obj.Bucket, obj.Key, c.name, got, want))
+			}
+			return nil
+		}}, nil
+	}
+	if out.ServerSideEncryption == types.ServerSideEncryptionAwsKms || out.ServerSideEncryption == types.ServerSideEncryptionAwsKmsDsse || out.SSECustomerAlgorithm != nil {
+		return source.Verifier{}, nil
+	}
+	return md5Verifier(obj), nil
+}
+
+// crc64NVME is the CRC-64/NVME table (reflected polynomial), S3's CRC64NVME.
+var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
+
+// md5Verifier checks the MD5 against an ETag that is one: a single-part
+// upload (no "-N"), unless the download says the object is encrypted (its
+// ETag is then not the MD5) or was verified already by a stored checksum.
+func md5Verifier(obj source.Object) source.Verifier {
 	etag := strings.Trim(obj.ETag, `"`)
-	if len(etag) != 32 || strings.Contains(etag, "-") {
-		return nil // a multipart ETag: only the size can be checked
+	if len(etag) != 32 {
+		return source.Verifier{} // a multipart ETag ("…-N"): only the size can be checked
 	}
 	if _, err := hex.DecodeString(etag); err != nil {
+		return source.Verifier{}
+	}
+	return source.Verifier{What: "MD5 ETag", New: md5.New, Verify: func(sum []byte, info source.GetInfo) error {
+		if info.Verified || info.Encrypted {
+			return nil
+		}
+		if got := hex.EncodeToString(sum); got != etag {
+			return retry.Permanent(fmt.Errorf("s3://%s/%s: content MD5 %s does not match the ETag %s: the download is corrupt; nothing is published",
+				obj.Bucket, obj.Key, got, etag))
+		}
 		return nil
-	}
-	if got := hex.EncodeToString(md5sum); got != etag {
-		return retry.Permanent(fmt.Errorf("s3://%s/%s: content MD5 %s does not match the ETag %s: the download is corrupt; nothing is published",
-			obj.Bucket, obj.Key, got, etag))
-	}
-	return nil
+	}}
 }
 
 // classify marks what waiting cannot fix as permanent (DESIGN.md §4):

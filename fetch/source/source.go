@@ -7,6 +7,7 @@ package source
 import (
 	"context"
 	"errors"
+	"hash"
 	"io"
 	"time"
 
@@ -43,9 +44,20 @@ type ObjectSource interface {
 	// object, which the source verifies as it streams when it can (a
 	// checksum the server stored). Retried by the caller, who truncates.
 	Get(ctx context.Context, obj Object, off, n int64, w io.Writer) (GetInfo, error)
-	// Check verifies a complete download whose MD5 is md5sum, beyond its
-	// size, which the caller checked.
-	Check(obj Object, info GetInfo, md5sum []byte) error
+	// Verifier says how a complete download of obj is verified beyond its
+	// size when the source cannot check it as it streams (ranged parts, or a
+	// whole object without a stored checksum). It may ask the server
+	// (retried by the caller).
+	Verifier(ctx context.Context, obj Object, ranged bool) (Verifier, error)
+}
+
+// A Verifier checks a download's content: New returns a hash to feed every
+// byte, in order, and Verify compares its sum. A zero Verifier checks
+// nothing beyond the size.
+type Verifier struct {
+	What   string // e.g. "CRC32C checksum", "MD5 ETag", for logs
+	New    func() hash.Hash
+	Verify func(sum []byte, info GetInfo) error
 }
 
 // Object is one object an ObjectSource found.

@@ -424,3 +424,22 @@ func TestBeginWriteAtCommitAndAbort(t *testing.T) {
 		t.Errorf("Begin on a directory: %v", err)
 	}
 }
+
+// StartWriteback starts writing a range to disk without waiting; it works on
+// a regular file being written at offsets and fails on a closed one.
+func TestStartWriteback(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(make([]byte, 1<<20), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := StartWriteback(f, 1<<20, 1<<20); err != nil {
+		t.Errorf("on a regular file: %v", err)
+	}
+	f.Close()
+	if err := StartWriteback(f, 0, 1); err == nil {
+		t.Error("on a closed file: no error")
+	}
+}
