@@ -207,14 +207,15 @@ type downloader struct {
 	reused     atomic.Int64
 }
 
+func (d *downloader) concurrency() int {
+	if d.cfg.Concurrency > 0 {
+		return d.cfg.Concurrency
+	}
+	return DefaultConcurrency
+}
+
 func (d *downloader) slots() chan struct{} {
-	d.once.Do(func() {
-		n := d.cfg.Concurrency
-		if n <= 0 {
-			n = DefaultConcurrency
-		}
-		d.sem = make(chan struct{}, n)
-	})
+	d.once.Do(func() { d.sem = make(chan struct{}, d.concurrency()) })
 	return d.sem
 }
 
@@ -280,6 +281,7 @@ func (d *downloader) toStage(ctx context.Context, s *publish.Stage, objs []sourc
 			cancel(err)
 		}
 	}
+	var todo []int
 	for i, o := range objs {
 		if e, ok := prev[o.Name]; ok && e.same(o) {
 			if reused, err := s.Reuse(o.Name); err != nil {
@@ -291,27 +293,34 @@ func (d *downloader) toStage(ctx context.Context, s *publish.Stage, objs []sourc
 				continue
 			}
 		}
-		f, err := s.Create(o.Name)
-		if err != nil {
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer f.Close()
-			sha, err := d.download(ctx, o, f)
-			if err == nil {
-				err = f.Sync()
-			}
-			if err != nil {
-				fail(err)
-				return
-			}
-			entries[i] = manifestEntry{Name: o.Name, Bucket: o.Bucket, Key: o.Key, VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, SHA256: sha}
-			d.downloaded.Add(1)
-			d.done.Add(1)
-		}()
+		todo = append(todo, i)
 	}
+	// A fixed set of workers, not a goroutine per object: their stacks grow
+	// once (the SDK's middleware chain is deep), and at most that many
+	// files are created or fsynced at once.
+	jobs := make(chan int)
+	for range min(d.concurrency(), len(todo)) {
+		wg.Go(func() {
+			for i := range jobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				o := objs[i]
+				sha, err := d.toStaged(ctx, s, o)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				entries[i] = manifestEntry{Name: o.Name, Bucket: o.Bucket, Key: o.Key, VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, SHA256: sha}
+				d.downloaded.Add(1)
+				d.done.Add(1)
+			}
+		})
+	}
+	for _, i := range todo {
+		jobs <- i
+	}
+	close(jobs)
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
 		return err
@@ -322,6 +331,20 @@ func (d *downloader) toStage(ctx context.Context, s *publish.Stage, objs []sourc
 	slices.SortFunc(entries, func(a, b manifestEntry) int { return strings.Compare(a.Name, b.Name) })
 	b, _ := json.MarshalIndent(manifest{Objects: entries}, "", "  ")
 	return s.WriteMeta(manifestName, append(b, '\n'))
+}
+
+// toStaged downloads one object into a new file of the staged version.
+func (d *downloader) toStaged(ctx context.Context, s *publish.Stage, o source.Object) (string, error) {
+	f, err := s.Create(o.Name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sha, err := d.download(ctx, o, f)
+	if err != nil {
+		return "", err
+	}
+	return sha, f.Sync()
 }
 
 // sidecar is where a single downloaded file's manifest lives.
@@ -368,16 +391,8 @@ func (d *downloader) toStdout(ctx context.Context, o source.Object) error {
 	if w == nil {
 		w = os.Stdout
 	}
-	v, err := src.Verifier(ctx, o, false)
-	if err != nil {
-		return err
-	}
-	sums := newDigests(v)
-	info, err := src.Get(ctx, o, 0, -1, io.MultiWriter(w, sums))
-	if err != nil || sums.check == nil {
-		return err
-	}
-	return v.Verify(sums.check.Sum(nil), info)
+	_, err := src.Get(ctx, o, 0, -1, w)
+	return err
 }
 
 // download writes one object into f: whole for small objects, in parallel
@@ -389,36 +404,30 @@ func (d *downloader) download(ctx context.Context, o source.Object, f *os.File) 
 	if part <= 0 {
 		part = DefaultPartSize
 	}
-	isRanged := o.Size > 2*part
-	var v source.Verifier
-	if err := retry.Do(ctx, d.policy(o.Ref+" "+o.Key+" checksum"), func(ctx context.Context) error {
-		var err error
-		v, err = src.Verifier(ctx, o, isRanged)
-		return err
-	}); err != nil {
-		return "", err
-	}
 	var (
 		info source.GetInfo
-		sums *digests
-		err  error
+		sha  hash.Hash
+		by   string
 	)
-	if !isRanged {
+	if o.Size <= 2*part {
 		slots := d.slots()
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return "", context.Cause(ctx)
 		}
-		err = retry.Do(ctx, d.policy(o.Ref+" "+o.Key), func(ctx context.Context) error {
-			if _, err := f.Seek(0, io.SeekStart); err != nil {
-				return retry.Permanent(err)
+		attempt := 0
+		err := retry.Do(ctx, d.policy(o.Ref+" "+o.Key), func(ctx context.Context) error {
+			if attempt++; attempt > 1 {
+				if _, err := f.Seek(0, io.SeekStart); err != nil {
+					return retry.Permanent(err)
+				}
+				if err := f.Truncate(0); err != nil {
+					return retry.Permanent(err)
+				}
 			}
-			if err := f.Truncate(0); err != nil {
-				return retry.Permanent(err)
-			}
-			sums = newDigests(v)
-			cw := &countingWriter{w: io.MultiWriter(f, sums), n: &d.bytes}
+			sha = sha256.New()
+			cw := &countingWriter{w: io.MultiWriter(f, sha), n: &d.bytes}
 			var gerr error
 			info, gerr = src.Get(ctx, o, 0, -1, cw)
 			if gerr != nil {
@@ -427,31 +436,38 @@ func (d *downloader) download(ctx context.Context, o source.Object, f *os.File) 
 			return gerr
 		})
 		<-slots
+		if err != nil {
+			return "", err
+		}
+		by = info.VerifiedBy
 	} else {
-		sums, err = d.ranged(ctx, src, o, f, part, v)
-	}
-	if err != nil {
-		return "", err
+		var v source.Verifier
+		if err := retry.Do(ctx, d.policy(o.Ref+" "+o.Key+" checksum"), func(ctx context.Context) error {
+			var err error
+			v, err = src.Verifier(ctx, o)
+			return err
+		}); err != nil {
+			return "", err
+		}
+		sums, err := d.ranged(ctx, src, o, f, part, v)
+		if err != nil {
+			return "", err
+		}
+		if sums.check != nil {
+			if err := v.Verify(sums.check.Sum(nil)); err != nil {
+				return "", err
+			}
+		}
+		sha, by = sums.sha, v.What
 	}
 	if fi, err := f.Stat(); err != nil || fi.Size() != o.Size {
 		return "", retry.Permanent(fmt.Errorf("s3://%s/%s: wrote %d bytes, the object has %d", o.Bucket, o.Key, fileSize(fi), o.Size))
 	}
-	if sums.check != nil {
-		if err := v.Verify(sums.check.Sum(nil), info); err != nil {
-			return "", err
-		}
+	if by == "" {
+		by = "size only (no full-object checksum; the ETag is not the MD5)"
 	}
-	if slog.Default().Enabled(ctx, slog.LevelDebug) {
-		by := v.What
-		switch {
-		case info.Verified:
-			by = "stored checksum, by the SDK"
-		case by == "" || info.Encrypted && by == "MD5 ETag":
-			by = "size only (the object has no full-object checksum, and its ETag is not its MD5)"
-		}
-		slog.DebugContext(ctx, "verified", "ref", o.Ref, "key", o.Key, "by", by)
-	}
-	return hex.EncodeToString(sums.sha.Sum(nil)), nil
+	slog.DebugContext(ctx, "verified", "ref", o.Ref, "key", o.Key, "by", by)
+	return hex.EncodeToString(sha.Sum(nil)), nil
 }
 
 func schemeOf(o source.Object) string { return strings.SplitN(o.Ref, "://", 2)[0] }
@@ -463,8 +479,8 @@ func fileSize(fi os.FileInfo) int64 {
 	return fi.Size()
 }
 
-// digests are what a download computes over its content: the SHA-256 for the
-// manifest and, when the source can verify it, the verifier's hash.
+// digests are what a ranged download computes over its content: the SHA-256
+// for the manifest and, when the source can verify it, the verifier's hash.
 type digests struct{ sha, check hash.Hash }
 
 func newDigests(v source.Verifier) *digests {
@@ -473,14 +489,6 @@ func newDigests(v source.Verifier) *digests {
 		d.check = v.New()
 	}
 	return d
-}
-
-func (d *digests) Write(p []byte) (int, error) {
-	d.sha.Write(p)
-	if d.check != nil {
-		d.check.Write(p)
-	}
-	return len(p), nil
 }
 
 type countingWriter struct {

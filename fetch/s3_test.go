@@ -466,34 +466,62 @@ func TestS3FileDirectoryConflict(t *testing.T) {
 	}
 }
 
-// A corrupt download (a byte flipped in transit): the MD5 check fails and
-// the old version stays published.
+// A corrupt whole download (a byte flipped in transit) fails and the old
+// version stays published: checked by the SDK against a stored full-object
+// checksum (S3 stores one for every new object), or by initbox against an
+// MD5 ETag when the object has none (MinIO without a checksummed upload).
 func TestS3CorruptObjectPublishesNothing(t *testing.T) {
 	m := startMinIO(t, false)
-	m.bucket(t, "bkt", false)
-	m.put(t, "bkt", "p/data.bin", bytes.Repeat([]byte("0123456789"), 1000))
-	out := filepath.Join(t.TempDir(), "o")
-	must(t, run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: out, S3: m.opts()}))
-	m.put(t, "bkt", "p/data.bin", bytes.Repeat([]byte("abcdefghij"), 1000))
-	front := proxy(t, m.Endpoint, func(r *http.Response) error {
-		if r.Request.Method != http.MethodGet || r.Request.URL.Query().Has("list-type") {
-			return nil
-		}
-		b, _ := io.ReadAll(r.Body)
-		if len(b) > 100 {
-			b[100] ^= 0xff
-		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		return nil
-	}, nil)
-	o := m.opts()
-	o.Endpoint = front
-	err := run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: out, S3: o})
-	if exitcode.Of(err) != exitcode.Failure || !(strings.Contains(err.Error(), "does not match the ETag") || strings.Contains(err.Error(), "checksum did not match")) {
-		t.Fatalf("err = %v", err)
-	}
-	if got := readTree(t, out); got["data.bin"] != strings.Repeat("0123456789", 1000) {
-		t.Error("a corrupt download replaced the good version")
+	md5Only := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(m.Endpoint), UsePathStyle: true,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		Credentials:                credentials.NewStaticCredentialsProvider(testserver.MinIOUser, testserver.MinIOPassword, "")})
+	for _, tc := range []struct {
+		name   string
+		client *s3.Client
+		algo   types.ChecksumAlgorithm
+		by     string // what verified the good download
+		want   string // in the error of the corrupt one
+	}{
+		{"stored-checksum", m.s3, types.ChecksumAlgorithmCrc32c, "stored CRC32C checksum", "checksum did not match"},
+		{"md5-etag", md5Only, "", "MD5 ETag", "does not match the ETag"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bkt := "bkt-" + tc.name
+			m.bucket(t, bkt, false)
+			put := func(body []byte) {
+				_, err := tc.client.PutObject(m.ctx, &s3.PutObjectInput{Bucket: aws.String(bkt), Key: aws.String("p/data.bin"), Body: bytes.NewReader(body),
+					ChecksumAlgorithm: tc.algo})
+				must(t, err)
+			}
+			put(bytes.Repeat([]byte("0123456789"), 1000))
+			out := filepath.Join(t.TempDir(), "o")
+			logs := testlog.Capture(t)
+			must(t, run(t, Config{Refs: []string{"s3://" + bkt + "/p/"}, Out: out, S3: m.opts()}))
+			if !strings.Contains(logs.String(), `by="`+tc.by+`"`) {
+				t.Errorf("the good download was not verified by %s:\n%s", tc.by, logs)
+			}
+			put(bytes.Repeat([]byte("abcdefghij"), 1000))
+			front := proxy(t, m.Endpoint, func(r *http.Response) error {
+				if r.Request.Method != http.MethodGet || r.Request.URL.Query().Has("list-type") {
+					return nil
+				}
+				b, _ := io.ReadAll(r.Body)
+				if len(b) > 100 {
+					b[100] ^= 0xff
+				}
+				r.Body = io.NopCloser(bytes.NewReader(b))
+				return nil
+			}, nil)
+			o := m.opts()
+			o.Endpoint = front
+			err := run(t, Config{Refs: []string{"s3://" + bkt + "/p/"}, Out: out, S3: o})
+			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing is published") {
+				t.Fatalf("err = %v", err)
+			}
+			if got := readTree(t, out); got["data.bin"] != strings.Repeat("0123456789", 1000) {
+				t.Error("a corrupt download replaced the good version")
+			}
+		})
 	}
 }
 
@@ -545,13 +573,14 @@ func TestS3RangedVerifiedByStoredChecksum(t *testing.T) {
 	for _, tc := range []struct {
 		algo types.ChecksumAlgorithm
 		want string // in the error of a corrupt download
+		by   string // in the debug line of a good one
 	}{
-		{types.ChecksumAlgorithmCrc64nvme, "CRC64NVME"},
-		{types.ChecksumAlgorithmCrc32c, "CRC32C"},
-		{types.ChecksumAlgorithmCrc32, "CRC32 "},
-		{types.ChecksumAlgorithmSha256, "SHA-256"},
-		{types.ChecksumAlgorithmSha1, "SHA-1"},
-		{"", "does not match the ETag"},
+		{types.ChecksumAlgorithmCrc64nvme, "CRC64NVME", "stored CRC64NVME checksum"},
+		{types.ChecksumAlgorithmCrc32c, "CRC32C", "stored CRC32C checksum"},
+		{types.ChecksumAlgorithmCrc32, "CRC32 ", "stored CRC32 checksum"},
+		{types.ChecksumAlgorithmSha256, "SHA-256", "stored SHA-256 checksum"},
+		{types.ChecksumAlgorithmSha1, "SHA-1", "stored SHA-1 checksum"},
+		{"", "does not match the ETag", "MD5 ETag"},
 	} {
 		t.Run(cmp.Or(string(tc.algo), "MD5-ETag"), func(t *testing.T) {
 			key := "blob-" + string(tc.algo)
@@ -564,9 +593,13 @@ func TestS3RangedVerifiedByStoredChecksum(t *testing.T) {
 			must(t, err)
 			out := filepath.Join(t.TempDir(), "blob.bin")
 			o := m.opts()
+			logs := testlog.Capture(t)
 			must(t, run(t, Config{Refs: []string{"s3://big/" + key}, Out: out, PartSize: 5 << 20, S3: o}))
 			if got, _ := os.ReadFile(out); !bytes.Equal(got, body) {
 				t.Fatal("content differs")
+			}
+			if !strings.Contains(logs.String(), `by="`+tc.by+`"`) {
+				t.Errorf("not verified by %s:\n%s", tc.by, logs)
 			}
 			// The object changes (so the sidecar does not skip it), and a byte
 			// of its second part flips in transit.

@@ -338,15 +338,25 @@ func (s *Source) Get(ctx context.Context, obj source.Object, off, n int64, w io.
 		return source.GetInfo{}, classify(err, "s3://"+obj.Bucket+"/"+obj.Key, "downloading")
 	}
 	defer out.Body.Close()
-	info := source.GetInfo{
-		Encrypted: out.ServerSideEncryption == types.ServerSideEncryptionAwsKms || out.ServerSideEncryption == types.ServerSideEncryptionAwsKmsDsse ||
-			out.SSECustomerAlgorithm != nil,
+	var info source.GetInfo
+	var md5sum hash.Hash
+	if n < 0 {
+		// A whole GET: the SDK checks a stored full-object checksum as the
+		// body streams; without one, the MD5 is checked against the ETag
+		// when the ETag is one.
+		if algo := fullChecksum(out); algo != "" {
+			info.VerifiedBy = "stored " + algo + " checksum"
+		} else if md5ETag(obj) != "" && !encrypted(out.ServerSideEncryption, out.SSECustomerAlgorithm) {
+			md5sum = md5.New()
+			w = io.MultiWriter(w, md5sum)
+		}
 	}
-	buf := make([]byte, 256<<10)
-	copied, err := io.CopyBuffer(w, out.Body, buf)
+	buf := bufPool.Get().(*[]byte)
+	copied, err := io.CopyBuffer(w, out.Body, *buf)
+	bufPool.Put(buf)
 	if err != nil {
 		if strings.Contains(err.Error(), "checksum did not match") {
-			return info, retry.Permanent(fmt.Errorf("s3://%s/%s: %w; nothing is published", obj.Bucket, obj.Key, err))
+			return info, retry.Permanent(fmt.Errorf("s3://%s/%s: %w; the download is corrupt; nothing is published", obj.Bucket, obj.Key, err))
 		}
 		return info, fmt.Errorf("s3://%s/%s: reading: %w", obj.Bucket, obj.Key, err)
 	}
@@ -357,34 +367,44 @@ func (s *Source) Get(ctx context.Context, obj source.Object, off, n int64, w io.
 	if copied != want {
 		return info, fmt.Errorf("s3://%s/%s: got %d bytes, want %d", obj.Bucket, obj.Key, copied, want)
 	}
-	if n < 0 {
-		info.Verified = hasFullChecksum(out)
+	if md5sum != nil {
+		if err := checkMD5(obj, md5sum.Sum(nil)); err != nil {
+			return info, err
+		}
+		info.VerifiedBy = "MD5 ETag"
 	}
 	return info, nil
 }
 
-// hasFullChecksum reports whether the SDK checked a whole-object checksum
-// as the body streamed (composite "-N" checksums of multipart uploads are not
-// checked by the SDK).
-func hasFullChecksum(out *s3.GetObjectOutput) bool {
-	for _, c := range []*string{out.ChecksumCRC32, out.ChecksumCRC32C, out.ChecksumCRC64NVME, out.ChecksumSHA1, out.ChecksumSHA256} {
-		if c != nil && !strings.Contains(*c, "-") {
-			return true
-		}
-	}
-	return false
+func encrypted(sse types.ServerSideEncryption, sseC *string) bool {
+	return sse == types.ServerSideEncryptionAwsKms || sse == types.ServerSideEncryptionAwsKmsDsse || sseC != nil
 }
 
-// Verifier says how a download is verified beyond its size. A whole GET is
-// checked by the SDK against the object's stored full-object checksum, when
-// it has one, and otherwise by its MD5 when the ETag is one (a single-part
-// upload without SSE-KMS or SSE-C). Ranged parts are not checked by the SDK:
-// for them a HEAD asks for the stored checksum (CRC32, CRC32C, CRC64NVME,
-// SHA-1, SHA-256), which the caller computes over the whole file.
-func (s *Source) Verifier(ctx context.Context, obj source.Object, ranged bool) (source.Verifier, error) {
-	if !ranged {
-		return md5Verifier(obj), nil
+// bufPool holds copy buffers: a download of many small objects would
+// otherwise allocate one per object and keep the garbage collector busy.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// fullChecksum names the whole-object checksum the SDK checked as the body
+// streamed, "" if none (composite "-N" checksums of multipart uploads are not
+// checked by the SDK).
+func fullChecksum(out *s3.GetObjectOutput) string {
+	for _, c := range []struct {
+		name string
+		sum  *string
+	}{{"CRC64NVME", out.ChecksumCRC64NVME}, {"CRC32C", out.ChecksumCRC32C}, {"CRC32", out.ChecksumCRC32}, {"SHA-256", out.ChecksumSHA256}, {"SHA-1", out.ChecksumSHA1}} {
+		if c.sum != nil && !strings.Contains(*c.sum, "-") && out.ChecksumType != types.ChecksumTypeComposite {
+			return c.name
+		}
 	}
+	return ""
+}
+
+// Verifier says how a ranged download is verified beyond its size: the
+// SDK does not check ranges, so a HEAD asks for the object's stored
+// full-object checksum (CRC64NVME, CRC32C, CRC32, SHA-256, SHA-1), which the
+// caller computes over the whole file; without one, the MD5 of a single-part
+// ETag (no SSE-KMS or SSE-C); else nothing.
+func (s *Source) Verifier(ctx context.Context, obj source.Object) (source.Verifier, error) {
 	c, err := s.client(ctx, obj.Bucket)
 	if err != nil {
 		return source.Verifier{}, err
@@ -418,7 +438,7 @@ func (s *Source) Verifier(ctx context.Context, obj source.Object, ranged bool) (
 			continue // composite checksums of multipart uploads are checksums of parts
 		}
 		want := *c.sum
-		return source.Verifier{What: c.name + " checksum", New: c.new, Verify: func(sum []byte, _ source.GetInfo) error {
+		return source.Verifier{What: "stored " + c.name + " checksum", New: c.new, Verify: func(sum []byte) error {
 			if got := base64.StdEncoding.EncodeToString(sum); got != want {
 				return retry.Permanent(fmt.Errorf("s3://%s/%s: content %s %s does not match the stored %s: the download is corrupt; nothing is published",
 					obj.Bucket, obj.Key, c.name, got, want))
@@ -426,36 +446,34 @@ func (s *Source) Verifier(ctx context.Context, obj source.Object, ranged bool) (
 			return nil
 		}}, nil
 	}
-	if out.ServerSideEncryption == types.ServerSideEncryptionAwsKms || out.ServerSideEncryption == types.ServerSideEncryptionAwsKmsDsse || out.SSECustomerAlgorithm != nil {
+	if md5ETag(obj) == "" || encrypted(out.ServerSideEncryption, out.SSECustomerAlgorithm) {
 		return source.Verifier{}, nil
 	}
-	return md5Verifier(obj), nil
+	return source.Verifier{What: "MD5 ETag", New: md5.New, Verify: func(sum []byte) error { return checkMD5(obj, sum) }}, nil
 }
 
 // crc64NVME is the CRC-64/NVME table (reflected polynomial), S3's CRC64NVME.
 var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
 
-// md5Verifier checks the MD5 against an ETag that is one: a single-part
-// upload (no "-N"), unless the download says the object is encrypted (its
-// ETag is then not the MD5) or was verified already by a stored checksum.
-func md5Verifier(obj source.Object) source.Verifier {
+// md5ETag returns the ETag when it is an MD5 (a single-part upload: 32 hex
+// digits, no "-N"), else "".
+func md5ETag(obj source.Object) string {
 	etag := strings.Trim(obj.ETag, `"`)
 	if len(etag) != 32 {
-		return source.Verifier{} // a multipart ETag ("…-N"): only the size can be checked
+		return ""
 	}
 	if _, err := hex.DecodeString(etag); err != nil {
-		return source.Verifier{}
+		return ""
 	}
-	return source.Verifier{What: "MD5 ETag", New: md5.New, Verify: func(sum []byte, info source.GetInfo) error {
-		if info.Verified || info.Encrypted {
-			return nil
-		}
-		if got := hex.EncodeToString(sum); got != etag {
-			return retry.Permanent(fmt.Errorf("s3://%s/%s: content MD5 %s does not match the ETag %s: the download is corrupt; nothing is published",
-				obj.Bucket, obj.Key, got, etag))
-		}
-		return nil
-	}}
+	return strings.ToLower(etag)
+}
+
+func checkMD5(obj source.Object, sum []byte) error {
+	if got, etag := hex.EncodeToString(sum), md5ETag(obj); got != etag {
+		return retry.Permanent(fmt.Errorf("s3://%s/%s: content MD5 %s does not match the ETag %s: the download is corrupt; nothing is published",
+			obj.Bucket, obj.Key, got, etag))
+	}
+	return nil
 }
 
 // classify marks what waiting cannot fix as permanent (DESIGN.md §4):

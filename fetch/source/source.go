@@ -41,14 +41,14 @@ type ObjectSource interface {
 	// the one object. Retried by the caller.
 	List(ctx context.Context, ref Ref) ([]Object, error)
 	// Get writes bytes [off, off+n) of obj to w; n < 0 means the whole
-	// object, which the source verifies as it streams when it can (a
-	// checksum the server stored). Retried by the caller, who truncates.
+	// object, which the source verifies as it streams when it can (a stored
+	// checksum, or the MD5 of a single-part ETag). Retried by the caller, who
+	// truncates.
 	Get(ctx context.Context, obj Object, off, n int64, w io.Writer) (GetInfo, error)
-	// Verifier says how a complete download of obj is verified beyond its
-	// size when the source cannot check it as it streams (ranged parts, or a
-	// whole object without a stored checksum). It may ask the server
+	// Verifier says how a download of obj in ranges is verified beyond its
+	// size: the parts are not checked as they stream. It may ask the server
 	// (retried by the caller).
-	Verifier(ctx context.Context, obj Object, ranged bool) (Verifier, error)
+	Verifier(ctx context.Context, obj Object) (Verifier, error)
 }
 
 // A Verifier checks a download's content: New returns a hash to feed every
@@ -57,7 +57,7 @@ type ObjectSource interface {
 type Verifier struct {
 	What   string // e.g. "CRC32C checksum", "MD5 ETag", for logs
 	New    func() hash.Hash
-	Verify func(sum []byte, info GetInfo) error
+	Verify func(sum []byte) error
 }
 
 // Object is one object an ObjectSource found.
@@ -73,8 +73,9 @@ type Object struct {
 
 // GetInfo is what a Get learned about the object.
 type GetInfo struct {
-	Verified  bool // a stored checksum matched as the object streamed
-	Encrypted bool // SSE-KMS or SSE-C: the ETag is not the MD5
+	// VerifiedBy says what a whole Get checked the content against ("" =
+	// only the size could be checked).
+	VerifiedBy string
 }
 
 // ErrNotFound is wrapped by Read when the reference names nothing.

@@ -33,6 +33,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -80,10 +81,26 @@ type Stage struct {
 	opts    Options
 	names   []string
 	meta    []string // hidden files: not linked, not counted as names
+	mu      sync.Mutex // Create, Reuse, Write and WriteMeta may run concurrently
+	claimed map[string]bool
+	dirs    map[string]bool // directories made so far
+}
+
+func (s *Stage) added(name string) {
+	s.mu.Lock()
+	s.names = append(s.names, name)
+	s.mu.Unlock()
+}
+
+func (s *Stage) unclaim(name string) {
+	s.mu.Lock()
+	delete(s.claimed, name)
+	s.mu.Unlock()
 }
 
 // Create makes one file of the version and returns it for writing (at any
 // offset, for parallel ranged downloads). The caller syncs and closes it.
+// A Stage's methods are safe for concurrent use.
 func (s *Stage) Create(name string) (*os.File, error) {
 	if err := s.claim(name); err != nil {
 		return nil, err
@@ -96,7 +113,7 @@ func (s *Stage) Create(name string) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("name %q: %w", name, err)
 	}
-	s.names = append(s.names, name)
+	s.added(name)
 	return f, nil
 }
 
@@ -113,17 +130,14 @@ func (s *Stage) Reuse(name string) (bool, error) {
 	old := path.Join(s.current, name)
 	fi, err := s.dir.Lstat(old)
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != s.opts.mode() || !s.ownedAsAsked(fi) {
+		s.unclaim(name) // the caller writes it instead
 		return false, nil
 	}
-	if d := path.Dir(name); d != "." {
-		if err := s.root.MkdirAll(d, s.opts.dirMode()); err != nil {
-			return false, err
-		}
-	}
 	if err := s.dir.Link(old, path.Join(s.version, name)); err != nil {
+		s.unclaim(name)
 		return false, nil // another filesystem or a hard-link limit: download instead
 	}
-	s.names = append(s.names, name)
+	s.added(name)
 	return true, nil
 }
 
@@ -146,7 +160,9 @@ func (s *Stage) WriteMeta(name string, data []byte) error {
 	if err := s.root.WriteFile(name, data, 0o644); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.meta = append(s.meta, name)
+	s.mu.Unlock()
 	return nil
 }
 
@@ -154,14 +170,20 @@ func (s *Stage) claim(name string) error {
 	if err := CheckName(name, true); err != nil {
 		return err
 	}
-	if slices.Contains(s.names, name) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claimed[name] {
 		return fmt.Errorf("name %q: given twice", name)
 	}
-	if dir := path.Dir(name); dir != "." {
+	if dir := path.Dir(name); dir != "." && !s.dirs[dir] {
 		if err := s.root.MkdirAll(dir, s.opts.dirMode()); err != nil {
 			return fmt.Errorf("name %q: %w", name, err)
 		}
+		for ; dir != "."; dir = path.Dir(dir) {
+			s.dirs[dir] = true
+		}
 	}
+	s.claimed[name] = true
 	return nil
 }
 
@@ -216,7 +238,7 @@ func (s *Stage) Write(name string, fill func(io.Writer) error) error {
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	s.names = append(s.names, name)
+	s.added(name)
 	return f.Close()
 }
 
@@ -260,7 +282,8 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 		return false, err
 	}
 	defer vroot.Close()
-	st := &Stage{ctx: ctx, root: vroot, dir: root, version: version, current: current, opts: opts}
+	st := &Stage{ctx: ctx, root: vroot, dir: root, version: version, current: current, opts: opts,
+		claimed: map[string]bool{}, dirs: map[string]bool{}}
 	if err := fill(st); err != nil {
 		return false, err
 	}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -449,13 +450,58 @@ func TestCreateReuseAndMeta(t *testing.T) {
 	}
 
 	// Reuse is refused when the mode asked for differs: the caller downloads.
-	Dir(t.Context(), dir, Options{Mode: 0o600}, func(s *Stage) error {
+	if _, err := Dir(t.Context(), dir, Options{Mode: 0o600}, func(s *Stage) error {
 		if ok, _ := s.Reuse("small"); ok {
 			t.Error("reused a file with another mode")
 		}
 		return s.WriteFile("small", []byte("v3"))
-	})
+	}); err != nil {
+		t.Fatalf("writing a file whose reuse was refused: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "small")); string(b) != "v3" {
+		t.Errorf("small = %q, want v3", b)
+	}
 	if err := (&Stage{}).WriteMeta("manifest", nil); err == nil {
 		t.Error("a meta name without .. accepted")
+	}
+}
+
+// Files are created from many goroutines at once (parallel downloads): all
+// of them are published, the directories are made once, and a name given
+// twice is still refused.
+func TestConcurrentCreate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	_, err := Dir(t.Context(), dir, Options{Mode: 0o644}, func(s *Stage) error {
+		errs := make(chan error, 64)
+		var wg sync.WaitGroup
+		for i := range 64 {
+			wg.Go(func() {
+				f, err := s.Create(fmt.Sprintf("d%d/sub/f%02d", i%4, i))
+				if err == nil {
+					_, err = fmt.Fprintf(f, "%d", i)
+					f.Close()
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := s.Create("d1/sub/f01"); err == nil {
+			t.Error("a name created twice was accepted")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 64 {
+		if b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("d%d/sub/f%02d", i%4, i))); err != nil || string(b) != fmt.Sprint(i) {
+			t.Errorf("file %d: %q %v", i, b, err)
+		}
 	}
 }
