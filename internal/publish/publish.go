@@ -80,7 +80,7 @@ type Stage struct {
 	current string   // the published version, "" if none
 	opts    Options
 	names   []string
-	meta    []string // hidden files: not linked, not counted as names
+	meta    []string   // hidden files: not linked, not counted as names
 	mu      sync.Mutex // Create, Reuse, Write and WriteMeta may run concurrently
 	claimed map[string]bool
 	dirs    map[string]bool // directories made so far
