@@ -340,11 +340,7 @@ func (d *downloader) toStaged(ctx context.Context, s *publish.Stage, o source.Ob
 		return "", err
 	}
 	defer f.Close()
-	sha, err := d.download(ctx, o, f)
-	if err != nil {
-		return "", err
-	}
-	return sha, f.Sync()
+	return d.download(ctx, o, f) // publish.Dir makes the version durable
 }
 
 // sidecar is where a single downloaded file's manifest lives.

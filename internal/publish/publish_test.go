@@ -505,3 +505,40 @@ func TestConcurrentCreate(t *testing.T) {
 		}
 	}
 }
+
+// A version is made durable with one syncfs of its filesystem; where syncfs
+// is refused (a seccomp profile, another OS), every file and directory is
+// fsynced instead and the publish still succeeds.
+func TestVersionIsSynced(t *testing.T) {
+	old := syncFS
+	t.Cleanup(func() { syncFS = old })
+	var synced []string
+	syncFS = func(dir string) error {
+		synced = append(synced, dir)
+		return old(dir)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	fill := func(v string) func(*Stage) error {
+		return func(s *Stage) error {
+			for _, n := range []string{"a", "d/b", "d/e/c"} {
+				if err := s.WriteFile(n, []byte(v)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	if _, err := Dir(t.Context(), dir, Options{Mode: 0o644}, fill("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || !strings.HasPrefix(filepath.Base(synced[0]), "..") {
+		t.Errorf("syncfs calls: %q, want one on the version directory", synced)
+	}
+	syncFS = func(string) error { return errors.New("operation not permitted") }
+	if _, err := Dir(t.Context(), dir, Options{Mode: 0o644}, fill("v2")); err != nil {
+		t.Fatalf("with syncfs refused: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "d/e/c")); string(b) != "v2" {
+		t.Errorf("d/e/c = %q, want v2", b)
+	}
+}
