@@ -131,7 +131,8 @@ demo: images ## run the bootstrap chain in docker-compose and show what the app 
 demo-down: ## remove the demo's containers and volumes
 	$(COMPOSE) down -v --remove-orphans
 
-bench: images ## binary/image size, cold start, readiness lag and attempts vs wait-for-it
+bench: images ## size, cold start, readiness lag vs wait-for-it, S3 downloads vs the AWS CLI and rclone
+	@for t in wait-for-it /usr/bin/aws rclone /usr/bin/time; do command -v $$t >/dev/null || { echo "make bench needs $$t: apt-get install wait-for-it awscli rclone time"; exit 1; }; done
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./e2e/
 
 clean: ## remove build output and the images built here

@@ -67,6 +67,9 @@ type Config struct {
 	// Include and Exclude filter the objects under a prefix by their
 	// relative name (globs: * and ? within a path element, ** across).
 	Include, Exclude []string
+	// ProgressEvery is how often a transfer in progress is logged (objects,
+	// bytes, rate, ETA); 0 means every 5 s.
+	ProgressEvery time.Duration
 	// Stdout receives the output when Out is "-".
 	Stdout io.Writer
 }

@@ -223,7 +223,11 @@ func (d *downloader) slots() chan struct{} {
 // transfer lasts.
 func (d *downloader) progress(ctx context.Context) (stop func()) {
 	start := time.Now()
-	t := time.NewTicker(retry.DefaultReportEvery)
+	every := d.cfg.ProgressEvery
+	if every <= 0 {
+		every = retry.DefaultReportEvery
+	}
+	t := time.NewTicker(every)
 	done := make(chan struct{})
 	go func() {
 		for {

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -626,5 +627,48 @@ func TestS3RangedVerifiedByStoredChecksum(t *testing.T) {
 				t.Error("a corrupt download replaced the good file")
 			}
 		})
+	}
+}
+
+// A transfer that lasts logs progress lines: objects done of total, bytes,
+// rate and ETA.
+func TestS3ProgressLines(t *testing.T) {
+	m := startMinIO(t, false)
+	m.bucket(t, "bkt", false)
+	body := make([]byte, 1<<20)
+	rand.Read(body)
+	m.put(t, "bkt", "p/slow.bin", body)
+	m.put(t, "bkt", "p/small.txt", []byte("x"))
+	// The proxy hands the object out in 64 KiB pieces, 25 ms apart (~0.4 s).
+	front := proxy(t, m.Endpoint, func(r *http.Response) error {
+		if r.Request.Method != http.MethodGet || !strings.HasSuffix(r.Request.URL.Path, "slow.bin") {
+			return nil
+		}
+		pr, pw := io.Pipe()
+		go func(src io.ReadCloser) {
+			defer src.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := io.ReadFull(src, buf)
+				if n > 0 {
+					time.Sleep(25 * time.Millisecond)
+					pw.Write(buf[:n])
+				}
+				if err != nil {
+					pw.Close()
+					return
+				}
+			}
+		}(r.Body)
+		r.Body = pr
+		return nil
+	}, nil)
+	o := m.opts()
+	o.Endpoint = front
+	logs := testlog.Capture(t)
+	must(t, run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: filepath.Join(t.TempDir(), "o"), S3: o, ProgressEvery: 100 * time.Millisecond}))
+	re := regexp.MustCompile(`msg=progress objects=[01]/2 bytes="[0-9.]+ (B|KiB|MiB)/1.0 MiB" rate="[0-9.]+ (B|KiB|MiB)/s" eta=\d+(ms|s)`)
+	if n := len(re.FindAllString(logs.String(), -1)); n < 2 {
+		t.Errorf("%d progress lines, want at least 2:\n%s", n, logs)
 	}
 }
