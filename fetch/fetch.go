@@ -21,13 +21,13 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/initbox/initbox/fetch/source"
 	"github.com/initbox/initbox/internal/atomicfile"
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/glob"
 	"github.com/initbox/initbox/internal/publish"
 	"github.com/initbox/initbox/internal/retry"
 )
@@ -157,7 +157,7 @@ func (c Config) plan(ctx context.Context, load bool) (*plan, map[string]source.S
 		return nil, nil, errors.New("--part-size: at least 5 MiB")
 	}
 	for _, g := range append(slices.Clone(c.Include), c.Exclude...) {
-		if _, err := globMatch(g, "x"); err != nil {
+		if _, err := glob.Match(g, "x"); err != nil {
 			return nil, nil, fmt.Errorf("glob %q: %w", g, err)
 		}
 	}
@@ -181,7 +181,7 @@ func (c Config) plan(ctx context.Context, load bool) (*plan, map[string]source.S
 		return nil, nil, fmt.Errorf("--format %q: use raw, json, yaml, dotenv, properties or dir", c.Format)
 	}
 	if c.Owner != "" {
-		o, err := parseOwner(c.Owner)
+		o, err := atomicfile.ParseOwner(c.Owner)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -194,16 +194,6 @@ func (c Config) plan(ctx context.Context, load bool) (*plan, map[string]source.S
 		return nil, nil, fmt.Errorf("--mode %o: only permission bits", c.Mode)
 	}
 	return p, sources, nil
-}
-
-func parseOwner(s string) (*atomicfile.Owner, error) {
-	u, g, ok := strings.Cut(s, ":")
-	uid, err1 := strconv.Atoi(u)
-	gid, err2 := strconv.Atoi(g)
-	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
-		return nil, fmt.Errorf("--owner %q: want numeric uid:gid, e.g. 1000:1000", s)
-	}
-	return &atomicfile.Owner{UID: uid, GID: gid}, nil
 }
 
 // sourceFactories are filled by build-tagged files (source_vault.go, …).

@@ -22,6 +22,7 @@ import (
 	"github.com/initbox/initbox/fetch/source"
 	"github.com/initbox/initbox/internal/atomicfile"
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/glob"
 	"github.com/initbox/initbox/internal/publish"
 	"github.com/initbox/initbox/internal/retry"
 )
@@ -119,7 +120,7 @@ func (c Config) filter(name string) (bool, error) {
 	if len(c.Include) > 0 {
 		in := false
 		for _, g := range c.Include {
-			ok, err := globMatch(g, name)
+			ok, err := glob.Match(g, name)
 			if err != nil {
 				return false, fmt.Errorf("--include %q: %w", g, err)
 			}
@@ -130,7 +131,7 @@ func (c Config) filter(name string) (bool, error) {
 		}
 	}
 	for _, g := range c.Exclude {
-		ok, err := globMatch(g, name)
+		ok, err := glob.Match(g, name)
 		if err != nil {
 			return false, fmt.Errorf("--exclude %q: %w", g, err)
 		}
@@ -139,33 +140,6 @@ func (c Config) filter(name string) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// globMatch matches a slash-separated name: * and ? within one path
-// element, ** across elements.
-func globMatch(pattern, name string) (bool, error) {
-	if !strings.Contains(pattern, "**") {
-		return path.Match(pattern, name)
-	}
-	head, tail, _ := strings.Cut(pattern, "**")
-	tail = strings.TrimPrefix(tail, "/")
-	if head != "" && !strings.HasPrefix(name, head) {
-		if ok, err := path.Match(head+"*", name); err != nil || !ok {
-			return false, err
-		}
-	}
-	rest := strings.TrimPrefix(name, head)
-	if tail == "" {
-		return true, nil
-	}
-	for i := 0; i <= len(rest); i++ {
-		if i == 0 || rest[i-1] == '/' {
-			if ok, err := globMatch(tail, rest[i:]); err != nil || ok {
-				return ok, err
-			}
-		}
-	}
-	return false, nil
 }
 
 // checkLayout refuses names from remote keys that are unsafe, given twice,

@@ -31,6 +31,7 @@ import (
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/termlog"
 	"github.com/initbox/initbox/internal/version"
+	"github.com/initbox/initbox/render"
 	"github.com/initbox/initbox/wait"
 )
 
@@ -64,6 +65,7 @@ func commands(common *clix.Common, stderr io.Writer) []*cli.Command {
 	cmds := []*cli.Command{
 		wait.Command(),
 		fetch.Command(),
+		render.Command(),
 		{
 			Name:  "version",
 			Usage: "print version, commit and Go version",
@@ -97,6 +99,7 @@ Examples:
   initbox wait tcp://db:5432 http://api:8080/healthz
   wait-for --timeout 60s db:5432 -- /app/server
   initbox fetch 'vault://secret/app/db#password' --out /secrets/db-password
+  initbox render /templates/ --values /config/values.yaml --data db=/secrets/db/ --out /etc/app/
 
 Exit codes: 0 done, 1 failed, 2 bad usage, 124 timed out, 130/143 interrupted.
 Every flag can also be set as INITBOX_<COMMAND>_<FLAG> (INITBOX_WAIT_TIMEOUT=60s);

@@ -22,6 +22,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -293,4 +295,15 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 		return 0, context.Cause(c.ctx)
 	}
 	return c.w.Write(p)
+}
+
+// ParseOwner reads --owner: numeric "uid:gid".
+func ParseOwner(s string) (*Owner, error) {
+	u, g, ok := strings.Cut(s, ":")
+	uid, err1 := strconv.Atoi(u)
+	gid, err2 := strconv.Atoi(g)
+	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
+		return nil, fmt.Errorf("--owner %q: want numeric uid:gid, e.g. 1000:1000", s)
+	}
+	return &Owner{UID: uid, GID: gid}, nil
 }

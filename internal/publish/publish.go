@@ -81,6 +81,7 @@ type Stage struct {
 	opts    Options
 	names   []string
 	meta    []string   // hidden files: not linked, not counted as names
+	dirPath string     // the target directory
 	mu      sync.Mutex // Create, Reuse, Write and WriteMeta may run concurrently
 	claimed map[string]bool
 	dirs    map[string]bool // directories made so far
@@ -188,8 +189,10 @@ func (s *Stage) claim(name string) error {
 	return nil
 }
 
-func (s *Stage) ownAndMode(f *os.File) error {
-	if err := f.Chmod(s.opts.mode()); err != nil {
+func (s *Stage) ownAndMode(f *os.File) error { return s.ownAndModeOf(f, s.opts.mode()) }
+
+func (s *Stage) ownAndModeOf(f *os.File, mode fs.FileMode) error {
+	if err := f.Chmod(mode); err != nil {
 		return err
 	}
 	if o := s.opts.Owner; o != nil {
@@ -209,9 +212,15 @@ func (s *Stage) ownedAsAsked(fi fs.FileInfo) bool {
 	return ok && int(st.Uid) == o.UID && int(st.Gid) == o.GID
 }
 
-// WriteFile writes one file of the version.
+// WriteFile writes one file of the version with the Options' mode.
 func (s *Stage) WriteFile(name string, data []byte) error {
-	return s.Write(name, func(w io.Writer) error {
+	return s.WriteFileMode(name, data, s.opts.mode())
+}
+
+// WriteFileMode writes one file of the version with its own mode (a
+// rendered template keeps its source's).
+func (s *Stage) WriteFileMode(name string, data []byte, mode fs.FileMode) error {
+	return s.write(name, mode, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -219,15 +228,19 @@ func (s *Stage) WriteFile(name string, data []byte) error {
 
 // Write streams one file of the version.
 func (s *Stage) Write(name string, fill func(io.Writer) error) error {
+	return s.write(name, s.opts.mode(), fill)
+}
+
+func (s *Stage) write(name string, mode fs.FileMode, fill func(io.Writer) error) error {
 	if err := s.claim(name); err != nil {
 		return err
 	}
-	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, s.opts.mode())
+	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
 	}
 	defer f.Close()
-	if err := s.ownAndMode(f); err != nil {
+	if err := s.ownAndModeOf(f, mode); err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
 	}
 	if err := fill(f); err != nil {
@@ -238,6 +251,12 @@ func (s *Stage) Write(name string, fill func(io.Writer) error) error {
 	}
 	s.added(name)
 	return f.Close() // made durable with the whole version, before the swap
+}
+
+// Path is where a file of the version is while it is staged, for a check
+// that reads it (a validator such as nginx -t) before it is published.
+func (s *Stage) Path(name string) string {
+	return filepath.Join(s.dirPath, s.version, filepath.FromSlash(name))
 }
 
 // testHook, when set by a test, runs at each named step of Dir.
@@ -280,7 +299,7 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 		return false, err
 	}
 	defer vroot.Close()
-	st := &Stage{ctx: ctx, root: vroot, dir: root, version: version, current: current, opts: opts,
+	st := &Stage{ctx: ctx, root: vroot, dir: root, dirPath: dir, version: version, current: current, opts: opts,
 		claimed: map[string]bool{}, dirs: map[string]bool{}}
 	if err := fill(st); err != nil {
 		return false, err

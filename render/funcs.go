@@ -1,0 +1,141 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/template"
+
+	"github.com/BurntSushi/toml"
+	"github.com/Masterminds/sprig/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// maxIncludeDepth stops a template that includes itself before it exhausts
+// the stack (Helm stops at 1000 too).
+const maxIncludeDepth = 1000
+
+// funcs returns the template functions: sprig's, without the ones that
+// reach outside the declared data (getHostByName resolves DNS; env and
+// expandenv read the whole environment), plus Helm's names. t is the
+// template set include and tpl work in, set once it is parsed.
+func funcs(env map[string]string, prefix string, t **template.Template) template.FuncMap {
+	f := sprig.TxtFuncMap()
+	delete(f, "getHostByName")
+	f["env"] = func(name string) (string, error) {
+		if !strings.HasPrefix(name, prefix) {
+			return "", fmt.Errorf("env %q: only variables starting with %q are visible (--env-prefix)", name, prefix)
+		}
+		return env[name], nil
+	}
+	f["expandenv"] = func(s string) string { return os.Expand(s, func(k string) string { return env[k] }) }
+	f["toYaml"] = func(v any) (string, error) {
+		var b bytes.Buffer
+		e := yaml.NewEncoder(&b)
+		e.SetIndent(2)
+		if err := e.Encode(v); err != nil {
+			return "", fmt.Errorf("toYaml: %w", err)
+		}
+		return strings.TrimSuffix(b.String(), "\n"), nil
+	}
+	f["fromYaml"] = func(s string) (map[string]any, error) {
+		v, err := decode("yaml", []byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("fromYaml: %w", err)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("fromYaml: not a map (use fromYamlArray for a list)")
+		}
+		return m, nil
+	}
+	f["fromYamlArray"] = func(s string) ([]any, error) {
+		v, err := decode("yaml", []byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("fromYamlArray: %w", err)
+		}
+		l, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("fromYamlArray: not a list")
+		}
+		return l, nil
+	}
+	f["toJson"] = func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return "", fmt.Errorf("toJson: %w", err)
+		}
+		return string(b), nil
+	}
+	f["fromJson"] = func(s string) (map[string]any, error) {
+		v, err := decode("json", []byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("fromJson: %w", err)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("fromJson: not an object (use fromJsonArray for a list)")
+		}
+		return m, nil
+	}
+	f["fromJsonArray"] = func(s string) ([]any, error) {
+		v, err := decode("json", []byte(s))
+		if err != nil {
+			return nil, fmt.Errorf("fromJsonArray: %w", err)
+		}
+		l, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("fromJsonArray: not a list")
+		}
+		return l, nil
+	}
+	f["toToml"] = func(v any) (string, error) {
+		var b bytes.Buffer
+		if err := toml.NewEncoder(&b).Encode(v); err != nil {
+			return "", fmt.Errorf("toToml: %w", err)
+		}
+		return b.String(), nil
+	}
+	f["required"] = func(msg string, v any) (any, error) {
+		if v == nil {
+			return nil, errors.New(msg)
+		}
+		if s, ok := v.(string); ok && s == "" {
+			return nil, errors.New(msg)
+		}
+		return v, nil
+	}
+	depth := 0
+	f["include"] = func(name string, data any) (string, error) {
+		if depth >= maxIncludeDepth {
+			return "", fmt.Errorf("include %q: more than %d nested includes (a template that includes itself?)", name, maxIncludeDepth)
+		}
+		depth++
+		defer func() { depth-- }()
+		var b strings.Builder
+		err := (*t).ExecuteTemplate(&b, name, data)
+		return b.String(), err
+	}
+	f["tpl"] = func(text string, data any) (string, error) {
+		if depth >= maxIncludeDepth {
+			return "", fmt.Errorf("tpl: more than %d nested calls", maxIncludeDepth)
+		}
+		depth++
+		defer func() { depth-- }()
+		c, err := (*t).Clone()
+		if err != nil {
+			return "", err
+		}
+		c, err = c.New("tpl").Parse(text)
+		if err != nil {
+			return "", fmt.Errorf("tpl: %w", err)
+		}
+		var b strings.Builder
+		err = c.Execute(&b, data)
+		return b.String(), err
+	}
+	return f
+}

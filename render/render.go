@@ -1,0 +1,611 @@
+// Package render turns templates plus data (values files, files such as a
+// Kubernetes Secret volume, the environment) into the configuration files an
+// application reads: Go text/template with sprig and Helm's functions, or
+// envsubst. Strict (a missing key is an error naming template, line and
+// key), hermetic (no DNS, no exec, no file reads beyond the declared data),
+// checked (JSON/YAML/TOML outputs must parse; --check runs a validator on
+// the staged files) and all-or-nothing (internal/publish).
+package render
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/BurntSushi/toml"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/initbox/initbox/internal/atomicfile"
+	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/glob"
+	"github.com/initbox/initbox/internal/publish"
+	"github.com/initbox/initbox/internal/redact"
+)
+
+// DefaultSuffix marks the templates of a directory; it is stripped on
+// output. Other files are copied as they are.
+const DefaultSuffix = ".tmpl"
+
+// Config is one render.
+type Config struct {
+	// Src is a template file, a directory of templates and other files, or
+	// "-" for stdin. Out is the file or directory written, or "-" for
+	// stdout.
+	Src, Out string
+	// Values are YAML/JSON/TOML files deep-merged in order into .Values
+	// (PATH[?optional]). Data are NAME=PATH[?format=F][,optional]: a file
+	// parsed by its extension, or a directory read as a map of file name to
+	// content, as .Data.NAME.
+	Values, Data []string
+	// EnvPrefix limits .Env and the env function to variables starting
+	// with it. Env is the environment (nil: the process's).
+	EnvPrefix string
+	Env       []string
+	// Envsubst replaces ${VAR} forms instead of executing Go templates;
+	// Allow, if set, names the only variables replaced.
+	Envsubst bool
+	Allow    []string
+	// Suffix marks templates in a directory (default .tmpl).
+	Suffix string
+	// Include and Exclude filter a directory's files by relative name.
+	Include, Exclude []string
+	// Partials is a directory of templates (named by their relative path)
+	// that every template can include or use through {{ template }}.
+	Partials string
+	// LeftDelim and RightDelim replace {{ and }}.
+	LeftDelim, RightDelim string
+	// Mode is the mode of the written files; 0 keeps each source's.
+	Mode fs.FileMode
+	// Owner is "uid:gid" for the written files; needs root.
+	Owner string
+	// Checks are validators run on the staged files before publishing:
+	// {{.Path}} is a rendered file (the command runs once per rendered
+	// file), {{.Dir}} the staged directory (once).
+	Checks []string
+	// DryRun prints what would change and writes nothing.
+	DryRun bool
+
+	Stdin  io.Reader
+	Stdout io.Writer
+}
+
+// An input is one file of the source.
+type input struct {
+	name     string // output name (relative, slash-separated; suffix stripped)
+	tmpl     string // template name in messages: the source's relative path
+	src      string // path, "" for stdin
+	mode     fs.FileMode
+	template bool
+}
+
+type output struct {
+	input
+	data []byte
+}
+
+// Validate checks the configuration without reading anything.
+func (c Config) Validate() error {
+	switch {
+	case c.Src == "":
+		return errors.New("no source: give a template file, a directory or - (stdin)")
+	case c.Out == "":
+		return errors.New("--out is required (a file, a directory, or - for stdout)")
+	case (c.LeftDelim == "") != (c.RightDelim == ""):
+		return errors.New("--left-delim and --right-delim go together")
+	case c.Envsubst && (c.LeftDelim != "" || c.Partials != ""):
+		return errors.New("--envsubst replaces ${VAR}; --left-delim/--right-delim and --partials are for Go templates")
+	case !c.Envsubst && len(c.Allow) > 0:
+		return errors.New("--allow names the variables --envsubst replaces; add --envsubst")
+	case c.Out == "-" && len(c.Checks) > 0:
+		return errors.New("--check runs on files; --out - writes to stdout")
+	}
+	for _, g := range append(slices.Clone(c.Include), c.Exclude...) {
+		if _, err := glob.Match(g, "x"); err != nil {
+			return fmt.Errorf("glob %q: %w", g, err)
+		}
+	}
+	for _, chk := range c.Checks {
+		if _, err := splitWords(chk); err != nil {
+			return fmt.Errorf("--check %q: %w", chk, err)
+		}
+	}
+	if c.Owner != "" {
+		if _, err := atomicfile.ParseOwner(c.Owner); err != nil {
+			return err
+		}
+	}
+	for _, v := range c.Values {
+		if _, err := parseLayer("--values", v, false); err != nil {
+			return err
+		}
+	}
+	for _, d := range c.Data {
+		if _, err := parseLayer("--data", d, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run renders and publishes.
+func Run(ctx context.Context, c Config) error {
+	if err := c.Validate(); err != nil {
+		return exitcode.Usage(err)
+	}
+	if c.Suffix == "" {
+		c.Suffix = DefaultSuffix
+	}
+	if c.Env == nil {
+		c.Env = os.Environ()
+	}
+	var owner *atomicfile.Owner
+	if c.Owner != "" {
+		owner, _ = atomicfile.ParseOwner(c.Owner)
+		if os.Geteuid() != 0 {
+			return exitcode.Usage(fmt.Errorf("--owner %s needs root (running as uid %d); set the pod's fsGroup, or --mode", c.Owner, os.Geteuid()))
+		}
+	}
+	inputs, dirOut, err := c.inputs()
+	if err != nil {
+		return exitcode.Usage(err)
+	}
+	if !dirOut && strings.HasSuffix(c.Out, "/") {
+		c.Out += path.Base(inputs[0].name) // one template into a directory
+	}
+	values, err := loadValues(c.Values)
+	if err != nil {
+		return exitcode.Usage(err)
+	}
+	data, err := loadData(c.Data)
+	if err != nil {
+		return exitcode.Usage(err)
+	}
+	env := environ(c.Env, c.EnvPrefix)
+	outs, err := c.renderAll(inputs, values, data, env)
+	if err != nil {
+		return exitcode.WithCode(exitcode.Failure, err)
+	}
+	if err := checkSyntax(outs); err != nil {
+		return exitcode.WithCode(exitcode.Failure, err)
+	}
+	switch {
+	case c.Out == "-":
+		w := c.Stdout
+		if w == nil {
+			w = os.Stdout
+		}
+		for _, o := range outs {
+			if _, err := w.Write(o.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	case c.DryRun:
+		return c.dryRun(outs, dirOut)
+	case dirOut:
+		dirMode := c.Mode
+		if dirMode == 0 {
+			dirMode = 0o644
+		}
+		changed, err := publish.Dir(ctx, c.Out, publish.Options{Mode: dirMode, Owner: owner}, func(s *publish.Stage) error {
+			for _, o := range outs {
+				if err := s.WriteFileMode(o.name, o.data, c.modeOf(o.input)); err != nil {
+					return err
+				}
+			}
+			return c.runChecks(ctx, outs, s.Path, filepath.Dir(s.Path("x")))
+		})
+		if err == nil {
+			slog.InfoContext(ctx, "rendered", "out", c.Out, "files", len(outs), "changed", changed)
+		}
+		return err
+	default:
+		o := outs[0]
+		opts := atomicfile.Options{Mode: c.modeOf(o.input), Owner: owner}
+		if len(c.Checks) == 0 {
+			changed, err := atomicfile.WriteFile(ctx, c.Out, o.data, opts)
+			if err == nil {
+				slog.InfoContext(ctx, "rendered", "out", c.Out, "files", 1, "changed", changed)
+			}
+			return err
+		}
+		t, err := atomicfile.Begin(c.Out, opts)
+		if err != nil {
+			return err
+		}
+		if _, err := t.File.Write(o.data); err != nil {
+			t.Abort()
+			return err
+		}
+		tmp := t.File.Name()
+		if err := c.runChecks(ctx, outs, func(string) string { return tmp }, filepath.Dir(tmp)); err != nil {
+			t.Abort()
+			return err
+		}
+		if err := t.Commit(ctx); err != nil {
+			return err
+		}
+		slog.InfoContext(ctx, "rendered", "out", c.Out, "files", 1, "changed", true)
+		return nil
+	}
+}
+
+func (c Config) modeOf(in input) fs.FileMode {
+	if c.Mode != 0 {
+		return c.Mode
+	}
+	return in.mode.Perm()
+}
+
+// inputs lists the source files and says whether the output is a
+// directory.
+func (c Config) inputs() ([]input, bool, error) {
+	if c.Src == "-" {
+		if strings.HasSuffix(c.Out, "/") {
+			return nil, false, errors.New("a template from stdin renders one file: give --out a file name or -")
+		}
+		return []input{{name: "stdin", tmpl: "stdin", mode: 0o644, template: true}}, false, nil
+	}
+	fi, err := os.Stat(c.Src)
+	if err != nil {
+		return nil, false, fmt.Errorf("source %s: %w", c.Src, unwrapPath(err))
+	}
+	if !fi.IsDir() {
+		name := strings.TrimSuffix(filepath.Base(c.Src), c.Suffix)
+		return []input{{name: name, tmpl: filepath.Base(c.Src), src: c.Src, mode: fi.Mode(), template: true}}, false, nil
+	}
+	if c.Out == "-" {
+		return nil, false, errors.New("a directory of templates renders a directory: give --out a directory")
+	}
+	var partials string
+	if c.Partials != "" {
+		partials, _ = filepath.Abs(c.Partials)
+	}
+	var ins []input
+	err = filepath.WalkDir(c.Src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if abs, _ := filepath.Abs(p); partials != "" && abs == partials {
+			return filepath.SkipDir
+		}
+		rel, _ := filepath.Rel(c.Src, p)
+		rel = filepath.ToSlash(rel)
+		if rel != "." && strings.HasPrefix(path.Base(rel), "..") {
+			if d.IsDir() {
+				return filepath.SkipDir // a published version of our own
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		fi, err := os.Stat(p) // follows links, as a ConfigMap volume needs
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil
+		}
+		if keep, err := c.keep(rel); err != nil || !keep {
+			return err
+		}
+		in := input{name: rel, tmpl: rel, src: p, mode: fi.Mode()}
+		if strings.HasSuffix(rel, c.Suffix) {
+			in.name, in.template = strings.TrimSuffix(rel, c.Suffix), true
+		}
+		if err := publish.CheckName(in.name, true); err != nil {
+			return fmt.Errorf("source %s: %w", p, err)
+		}
+		ins = append(ins, in)
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if len(ins) == 0 {
+		return nil, false, fmt.Errorf("source %s: no files (check --include/--exclude)", c.Src)
+	}
+	seen := map[string]string{}
+	for _, in := range ins {
+		if prev, dup := seen[in.name]; dup {
+			return nil, false, fmt.Errorf("%s and %s both write %s", prev, in.src, in.name)
+		}
+		seen[in.name] = in.src
+	}
+	return ins, true, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func (c Config) keep(name string) (bool, error) {
+	if len(c.Include) > 0 {
+		in := false
+		for _, g := range c.Include {
+			ok, err := glob.Match(g, name)
+			if err != nil {
+				return false, err
+			}
+			in = in || ok
+		}
+		if !in {
+			return false, nil
+		}
+	}
+	for _, g := range c.Exclude {
+		if ok, err := glob.Match(g, name); err != nil || ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// renderAll renders every input; it reports every failure, not only the
+// first, and writes nothing.
+func (c Config) renderAll(ins []input, values, data map[string]any, env map[string]string) ([]output, error) {
+	var set *template.Template
+	if !c.Envsubst {
+		set = template.New("").Option("missingkey=error").Funcs(funcs(env, c.EnvPrefix, &set))
+		if c.LeftDelim != "" {
+			set.Delims(c.LeftDelim, c.RightDelim)
+		}
+		if err := c.parsePartials(set); err != nil {
+			return nil, err
+		}
+	}
+	allowed := func(string) bool { return true }
+	if len(c.Allow) > 0 {
+		allowed = func(n string) bool { return slices.Contains(c.Allow, n) }
+	}
+	if c.EnvPrefix != "" {
+		prev := allowed
+		allowed = func(n string) bool { return strings.HasPrefix(n, c.EnvPrefix) && prev(n) }
+	}
+	outs := make([]output, 0, len(ins))
+	var errs []string
+	// Parse everything first: a template may use another's {{ define }}.
+	contents := make([][]byte, len(ins))
+	for i, in := range ins {
+		b, err := c.read(in)
+		if err != nil {
+			return nil, err
+		}
+		contents[i] = b
+		if in.template && !c.Envsubst {
+			if _, err := set.New(in.tmpl).Parse(string(b)); err != nil {
+				errs = append(errs, tidy(err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, templateErrors(errs, len(ins))
+	}
+	root := map[string]any{"Values": values, "Data": data, "Env": stringMap(env)}
+	for i, in := range ins {
+		o := output{input: in, data: contents[i]}
+		if in.template {
+			if c.Envsubst {
+				s, err := envsubst(in.tmpl, string(contents[i]), env, allowed)
+				if err != nil {
+					errs = append(errs, err.Error())
+					continue
+				}
+				o.data = []byte(s)
+			} else {
+				var b bytes.Buffer
+				if err := set.ExecuteTemplate(&b, in.tmpl, root); err != nil {
+					errs = append(errs, tidy(err))
+					continue
+				}
+				o.data = b.Bytes()
+			}
+		}
+		outs = append(outs, o)
+	}
+	if len(errs) > 0 {
+		return nil, templateErrors(errs, len(ins))
+	}
+	return outs, nil
+}
+
+func (c Config) read(in input) ([]byte, error) {
+	if in.src == "" {
+		r := c.Stdin
+		if r == nil {
+			r = os.Stdin
+		}
+		return io.ReadAll(r)
+	}
+	return os.ReadFile(in.src)
+}
+
+func (c Config) parsePartials(set *template.Template) error {
+	if c.Partials == "" {
+		return nil
+	}
+	return filepath.WalkDir(c.Partials, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("--partials: %w", err)
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(c.Partials, p)
+		if _, err := set.New(filepath.ToSlash(rel)).Parse(string(b)); err != nil {
+			return fmt.Errorf("--partials: %s", tidy(err))
+		}
+		return nil
+	})
+}
+
+// tidy drops text/template's "template: " prefix: the message starts with
+// the template's name, line and column.
+func tidy(err error) string {
+	return strings.TrimPrefix(err.Error(), "template: ")
+}
+
+func templateErrors(errs []string, total int) error {
+	const show = 5
+	msg := strings.Join(errs[:min(len(errs), show)], "; ")
+	if len(errs) > show {
+		msg += fmt.Sprintf("; and %d more", len(errs)-show)
+	}
+	if total == 1 {
+		return fmt.Errorf("%s; nothing is written", msg)
+	}
+	return fmt.Errorf("%d of %d templates failed: %s; nothing is written", len(errs), total, msg)
+}
+
+// checkSyntax parses outputs named .json, .yaml, .yml or .toml.
+func checkSyntax(outs []output) error {
+	for _, o := range outs {
+		var err error
+		switch strings.ToLower(path.Ext(o.name)) {
+		case ".json":
+			var v any
+			if e := json.Unmarshal(o.data, &v); e != nil {
+				err = jsonError(o.data, e)
+			}
+		case ".yaml", ".yml":
+			d := yaml.NewDecoder(bytes.NewReader(o.data))
+			for {
+				var v any
+				if e := d.Decode(&v); e != nil {
+					if e != io.EOF {
+						err = e
+					}
+					break
+				}
+			}
+		case ".toml":
+			var v map[string]any
+			err = toml.Unmarshal(o.data, &v)
+		default:
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: the output is not valid %s: %v; nothing is written", o.name, strings.TrimPrefix(path.Ext(o.name), "."), redact.Scrub(err.Error()))
+		}
+	}
+	return nil
+}
+
+// runChecks runs each --check on the staged files.
+func (c Config) runChecks(ctx context.Context, outs []output, staged func(string) string, dir string) error {
+	for _, chk := range c.Checks {
+		words, _ := splitWords(chk)
+		perFile := strings.Contains(chk, "{{.Path}}")
+		targets := []output{{}}
+		if perFile {
+			targets = nil
+			for _, o := range outs {
+				if o.template {
+					targets = append(targets, o)
+				}
+			}
+		}
+		for _, o := range targets {
+			args := make([]string, len(words))
+			for i, w := range words {
+				if perFile {
+					w = strings.ReplaceAll(w, "{{.Path}}", staged(o.name))
+				}
+				args[i] = strings.ReplaceAll(w, "{{.Dir}}", dir)
+			}
+			cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				what := "the staged files"
+				if perFile {
+					what = o.name
+				}
+				return exitcode.WithCode(exitcode.Failure, fmt.Errorf("--check %q on %s: %v%s; nothing is written", chk, what, err, lastLines(out)))
+			}
+		}
+	}
+	return nil
+}
+
+// lastLines keeps the end of a validator's output, on one line, secrets
+// removed.
+func lastLines(out []byte) string {
+	s := strings.TrimSpace(redact.Scrub(string(out)))
+	if s == "" {
+		return ""
+	}
+	if len(s) > 500 {
+		s = "…" + s[len(s)-500:]
+	}
+	return ": " + strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " | ")), " ")
+}
+
+// splitWords splits a command line as a shell would for plain words and
+// quotes ('…' literal, "…" with \" and \\), without expansions.
+func splitWords(s string) ([]string, error) {
+	var words []string
+	var w strings.Builder
+	in, quote := false, byte(0)
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case quote == '\'':
+			if ch == '\'' {
+				quote = 0
+			} else {
+				w.WriteByte(ch)
+			}
+		case quote == '"':
+			if ch == '"' {
+				quote = 0
+			} else if ch == '\\' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\\') {
+				i++
+				w.WriteByte(s[i])
+			} else {
+				w.WriteByte(ch)
+			}
+		case ch == '\'' || ch == '"':
+			quote, in = ch, true
+		case ch == ' ' || ch == '\t' || ch == '\n':
+			if in {
+				words = append(words, w.String())
+				w.Reset()
+				in = false
+			}
+		default:
+			w.WriteByte(ch)
+			in = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("unterminated quote")
+	}
+	if in {
+		words = append(words, w.String())
+	}
+	if len(words) == 0 {
+		return nil, errors.New("empty command")
+	}
+	return words, nil
+}
