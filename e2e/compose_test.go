@@ -65,8 +65,9 @@ func TestComposeExample(t *testing.T) {
 	app := c.logs("app")
 	logsContain(t, "app output", app, "app: started at", "the api has been up since", `api health on the first try: {"status":"UP"`,
 		"app: received /secrets/db.env (mode 400, owner 1000:1000)", "DB_USER=app, DB_PASSWORD has 14 characters (not shown)",
-		"from Vault secret version 1", "app: config from S3: ./app.yaml ./nginx/site.conf",
-		"app: /config/app.yaml says: listen: :8080 features: [search, export]")
+		"from Vault secret version 1", "app: config rendered from S3 values and templates: ./app.yaml ./nginx/site.conf",
+		`app: /config/app.yaml says: listen: :8080 features: ["search","export"] database: db.internal:5432 region: eu-west-1`,
+		"app: /config/nginx/site.conf says: server { listen 8080; server_name $host; }")
 	if strings.Contains(c.logs("fetch"), "s3cr3t-Demo-pw") {
 		t.Error("fetch printed the secret")
 	}

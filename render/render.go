@@ -271,17 +271,25 @@ func (c Config) inputs() ([]input, bool, error) {
 	}
 	var partials string
 	if c.Partials != "" {
-		partials, _ = filepath.Abs(c.Partials)
+		if partials, err = filepath.EvalSymlinks(c.Partials); err != nil {
+			return nil, false, fmt.Errorf("--partials %s: %w", c.Partials, unwrapPath(err))
+		}
+	}
+	// The source may be a link to a directory (a ConfigMap volume's, or a
+	// prefix fetch published): walk what it points to.
+	root, err := filepath.EvalSymlinks(c.Src)
+	if err != nil {
+		return nil, false, fmt.Errorf("source %s: %w", c.Src, unwrapPath(err))
 	}
 	var ins []input
-	err = filepath.WalkDir(c.Src, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if abs, _ := filepath.Abs(p); partials != "" && abs == partials {
+		if partials != "" && d.IsDir() && p == partials {
 			return filepath.SkipDir
 		}
-		rel, _ := filepath.Rel(c.Src, p)
+		rel, _ := filepath.Rel(root, p)
 		rel = filepath.ToSlash(rel)
 		if rel != "." && strings.HasPrefix(path.Base(rel), "..") {
 			if d.IsDir() {

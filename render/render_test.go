@@ -233,3 +233,18 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("wrote into the directory: %v", entries)
 	}
 }
+
+// The source directory may be a link (a ConfigMap volume's ..data, a prefix
+// fetch published): its files are rendered, named as below the link.
+func TestSourceThroughLink(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "..data/tpl/a.conf.tmpl"), "a={{ .Env.APP_A }}\n")
+	os.Symlink("..data/tpl", filepath.Join(dir, "tpl"))
+	out := filepath.Join(dir, "out")
+	if err := Run(t.Context(), Config{Src: filepath.Join(dir, "tpl"), Out: out, Env: []string{"APP_A=1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, filepath.Join(out, "a.conf")); got != "a=1\n" {
+		t.Errorf("a.conf = %q", got)
+	}
+}

@@ -1,0 +1,48 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// fetch → render → app: the values and templates come from S3 into one
+// emptyDir, render writes the configuration into another, and the main
+// container (not initbox) reads it.
+func TestFetchThenRenderIntoEmptyDir(t *testing.T) {
+	nw := NewNetwork(t)
+	creds := map[string]string{"MINIO_ROOT_USER": "e2e-minio", "MINIO_ROOT_PASSWORD": "e2e-Minio-Secret-1"}
+	Service(t, nw, "minio", Container{Name: "minio", Image: images.minio, Env: creds})
+	aws := map[string]string{"AWS_ACCESS_KEY_ID": "e2e-minio", "AWS_SECRET_ACCESS_KEY": "e2e-Minio-Secret-1", "AWS_REGION": "us-east-1"}
+	st := RunPod(t, Pod{
+		Name:    "app",
+		Network: nw,
+		Volumes: []string{"inputs", "config"},
+		InitContainers: []Container{
+			{Name: "wait-minio", Image: images.initbox, Restricted: true, Args: []string{"wait", "http://minio:9000/minio/health/ready", "--timeout", "60s"}},
+			{Name: "publish", Image: images.testbin, Env: aws, Args: []string{"s3put", "-endpoint", "http://minio:9000", "config",
+				"values/values.yaml=db:\n  host: pg.prod\n  port: 5432\nreplicas: 3\n",
+				"templates/app.yaml.tmpl=database: {{ .Values.db.host }}:{{ .Values.db.port }}\nworkers: {{ mul .Values.replicas 2 }}\nregion: {{ .Env.APP_REGION }}\n",
+				"templates/nginx/site.conf.tmpl=server { listen {{ env \"APP_PORT\" }}; server_name $host; }\n"}},
+			{Name: "fetch", Image: images.initbox, Restricted: true, Env: aws, VolumeMounts: map[string]string{"inputs": "/inputs"},
+				Args: []string{"fetch", "s3://config/", "--out", "/inputs/", "--s3-endpoint", "http://minio:9000", "--mode", "0644"}},
+			{Name: "render", Image: images.initbox, Restricted: true, Env: map[string]string{"APP_REGION": "eu-west-1", "APP_PORT": "8080", "KUBERNETES_SERVICE_HOST": "10.0.0.1"},
+				VolumeMounts: map[string]string{"inputs": "/inputs", "config": "/config"},
+				Args:         []string{"render", "/inputs/templates/", "--values", "/inputs/values/values.yaml", "--env-prefix", "APP_", "--out", "/config/"}},
+		},
+		Containers: []Container{{Name: "main", Image: images.busybox, User: "1000:1000", VolumeMounts: map[string]string{"config": "/config"},
+			Args: []string{"-c", "cat /config/app.yaml /config/nginx/site.conf"}}},
+	})
+	for _, s := range st.Init {
+		if s.ExitCode != 0 {
+			t.Fatalf("%s exited %d:\n%s", s.Name, s.ExitCode, s.Logs)
+		}
+	}
+	logsContain(t, "render logs", st.Get(t, "render").Logs, "msg=rendered", "files=2")
+	main := st.Get(t, "main")
+	logsContain(t, "main output", main.Logs, "database: pg.prod:5432", "workers: 6", "region: eu-west-1", "server { listen 8080; server_name $host; }")
+	if strings.Contains(main.Logs, "10.0.0.1") {
+		t.Errorf("a variable outside the prefix leaked:\n%s", main.Logs)
+	}
+}
