@@ -19,7 +19,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: help build test unit servers e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
+.PHONY: help build test unit servers peers e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -131,8 +131,25 @@ demo: images ## run the bootstrap chain in docker-compose and show what the app 
 demo-down: ## remove the demo's containers and volumes
 	$(COMPOSE) down -v --remove-orphans
 
-bench: images ## size, cold start, readiness lag vs wait-for-it, S3 downloads vs the AWS CLI and rclone
-	@for t in wait-for-it /usr/bin/aws rclone /usr/bin/time; do command -v $$t >/dev/null || { echo "make bench needs $$t: apt-get install wait-for-it awscli rclone time"; exit 1; }; done
+# Peer tools for `make bench` that come from Go modules.
+CONSUL_TEMPLATE_PIN := v0.41.1
+HELM_PIN := v3.22.0
+peers: build/peers/consul-template-$(CONSUL_TEMPLATE_PIN) build/peers/helm-$(HELM_PIN) ## build the Go peer tools of make bench (consul-template, helm)
+	ln -sf consul-template-$(CONSUL_TEMPLATE_PIN) build/peers/consul-template
+	ln -sf helm-$(HELM_PIN) build/peers/helm
+
+build/peers/consul-template-$(CONSUL_TEMPLATE_PIN):
+	mkdir -p build/peers/gobin
+	GOBIN=$(CURDIR)/build/peers/gobin CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-s -w" github.com/hashicorp/consul-template@$(CONSUL_TEMPLATE_PIN)
+	mv build/peers/gobin/consul-template $@
+
+build/peers/helm-$(HELM_PIN):
+	mkdir -p build/peers/gobin
+	GOBIN=$(CURDIR)/build/peers/gobin CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-s -w" helm.sh/helm/v3/cmd/helm@$(HELM_PIN)
+	mv build/peers/gobin/helm $@
+
+bench: images peers ## size, cold start, readiness lag vs wait-for-it, S3 vs the AWS CLI and rclone, render vs helm, consul-template, envsubst
+	@for t in wait-for-it /usr/bin/aws rclone /usr/bin/time envsubst; do command -v $$t >/dev/null || { echo "make bench needs $$t: apt-get install wait-for-it awscli rclone time gettext-base"; exit 1; }; done
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./e2e/
 
 clean: ## remove build output and the images built here

@@ -335,3 +335,151 @@ func BenchmarkS3(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRender renders the same 1,000 templates with one shared values
+// file with initbox render, helm template (--output-dir) and consul-template
+// (-once, the engine inside Vault Agent), each in its own syntax for the
+// same output; and 1,000 ${VAR} files with initbox render --envsubst and
+// GNU envsubst (one process per file, as scripts run it). Output on disk
+// (TempDir) and on tmpfs (an emptyDir with medium: Memory). Best of 3, after
+// a sync.
+func BenchmarkRender(b *testing.B) {
+	helm, ct := filepath.Join(repoRoot, "build/peers/helm"), filepath.Join(repoRoot, "build/peers/consul-template")
+	for _, tool := range []string{helm, ct, "envsubst"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Fatalf("%s is missing (make peers; apt-get install gettext-base): %v", tool, err)
+		}
+	}
+	src := b.TempDir()
+	values := filepath.Join(src, "values.yaml")
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	must(os.WriteFile(values, []byte("app: {name: shop}\nreplicas: 3\nimage: {repo: registry.example/shop, tag: \"1.4.2\"}\n"+
+		"env: {LOG_LEVEL: info, REGION: eu-west-1, FEATURE_X: \"on\", TIMEOUT: \"30s\"}\n"), 0o644))
+	for _, d := range []string{"initbox", "chart/templates", "ct", "envsubst"} {
+		must(os.MkdirAll(filepath.Join(src, d), 0o755))
+	}
+	must(os.WriteFile(filepath.Join(src, "chart/Chart.yaml"), []byte("apiVersion: v2\nname: bench\nversion: 0.1.0\n"), 0o644))
+	vb, _ := os.ReadFile(values)
+	must(os.WriteFile(filepath.Join(src, "chart/values.yaml"), vb, 0o644))
+	var ctArgs []string
+	for i := range 1000 {
+		body := fmt.Sprintf("name: {{ .app.name }}-%04d\nreplicas: {{ .replicas }}\nimage: {{ .image.repo }}:{{ .image.tag }}\nenv:\n"+
+			"{{- range $k, $v := .env }}\n  {{ $k }}: \"{{ $v }}\"\n{{- end }}\n", i)
+		name := fmt.Sprintf("c%04d.yaml", i)
+		must(os.WriteFile(filepath.Join(src, "initbox", name+".tmpl"), []byte("{{ with .Values }}"+body+"{{ end }}"), 0o644))
+		must(os.WriteFile(filepath.Join(src, "chart/templates", name), []byte("{{ with .Values }}"+body+"{{ end }}"), 0o644))
+		must(os.WriteFile(filepath.Join(src, "ct", name+".tmpl"), []byte(`{{ with file "`+values+`" | parseYAML }}`+body+"{{ end }}"), 0o644))
+		must(os.WriteFile(filepath.Join(src, "envsubst", fmt.Sprintf("site%04d.conf.tmpl", i)),
+			[]byte(fmt.Sprintf("server {\n  listen ${APP_PORT};\n  server_name ${APP_HOST}-%d;\n  root ${APP_ROOT};\n  location / { proxy_pass http://$host; }\n}\n", i)), 0o644))
+		ctArgs = append(ctArgs, "-template", filepath.Join(src, "ct", name+".tmpl")+":"+filepath.Join("OUT", name))
+	}
+	env := append(os.Environ(), "APP_PORT=8080", "APP_HOST=shop", "APP_ROOT=/srv")
+	cmds := map[string]func(out string) []string{
+		"initbox": func(out string) []string {
+			return []string{binaryPath(), "render", filepath.Join(src, "initbox"), "--values", values, "--out", out + "/", "--log-level", "warn"}
+		},
+		"helm": func(out string) []string {
+			return []string{helm, "template", "bench", filepath.Join(src, "chart"), "--output-dir", out}
+		},
+		"consul-template": func(out string) []string {
+			args := []string{ct, "-once", "-log-level", "err"}
+			for _, a := range ctArgs {
+				args = append(args, strings.Replace(a, "OUT", out, 1))
+			}
+			return args
+		},
+		"initbox-envsubst": func(out string) []string {
+			return []string{binaryPath(), "render", "--envsubst", filepath.Join(src, "envsubst"), "--out", out + "/", "--env-prefix", "APP_", "--log-level", "warn"}
+		},
+		"envsubst": func(out string) []string {
+			return []string{"sh", "-c", `mkdir -p "$2" && for f in "$1"/*; do n=${f##*/}; envsubst '$APP_PORT $APP_HOST $APP_ROOT' < "$f" > "$2/${n%.tmpl}"; done`, "sh", filepath.Join(src, "envsubst"), out}
+		},
+	}
+	roots := map[string]string{"disk": b.TempDir()}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		shm, err := os.MkdirTemp("/dev/shm", "initbox-bench")
+		must(err)
+		b.Cleanup(func() { os.RemoveAll(shm) })
+		roots["tmpfs"] = shm
+	}
+	for _, where := range []string{"disk", "tmpfs"} {
+		root, ok := roots[where]
+		if !ok {
+			continue
+		}
+		b.Run(where, func(b *testing.B) {
+			best := map[string]time.Duration{}
+			for b.Loop() {
+				for rep := range 3 {
+					for _, tool := range []string{"initbox", "helm", "consul-template", "initbox-envsubst", "envsubst"} {
+						out := filepath.Join(root, fmt.Sprintf("%s-%d", tool, rep))
+						syscall.Sync()
+						args := cmds[tool](out)
+						cmd := exec.Command(args[0], args[1:]...)
+						cmd.Env = env
+						start := time.Now()
+						msg, err := cmd.CombinedOutput()
+						took := time.Since(start)
+						if err != nil {
+							b.Fatalf("%s: %v\n%s", tool, err, msg)
+						}
+						if n := countFiles(b, out); n != 1000 {
+							b.Fatalf("%s wrote %d files, want 1000", tool, n)
+						}
+						checkRendered(b, tool, out)
+						if d, ok := best[tool]; !ok || took < d {
+							best[tool] = took
+						}
+						os.RemoveAll(out)
+					}
+				}
+			}
+			for tool, d := range best {
+				b.ReportMetric(ms(d), tool+"-ms")
+			}
+			b.ReportMetric(ms(min(best["helm"], best["consul-template"]))/ms(best["initbox"]), "x-faster-than-fastest-template-peer")
+			b.ReportMetric(ms(best["envsubst"])/ms(best["initbox-envsubst"]), "x-faster-than-envsubst")
+		})
+	}
+}
+
+// checkRendered compares one output of each tool with what it must be.
+func checkRendered(b *testing.B, tool, out string) {
+	name, want := "c0007.yaml", "name: shop-0007\nreplicas: 3\nimage: registry.example/shop:1.4.2\nenv:\n  FEATURE_X: \"on\"\n  LOG_LEVEL: \"info\"\n  REGION: \"eu-west-1\"\n  TIMEOUT: \"30s\"\n"
+	switch tool {
+	case "helm":
+		name = "bench/templates/c0007.yaml"
+		want = "---\n# Source: bench/templates/c0007.yaml\n" + want
+	case "initbox-envsubst", "envsubst":
+		name, want = "site0007.conf", "server {\n  listen 8080;\n  server_name shop-7;\n  root /srv;\n  location / { proxy_pass http://$host; }\n}\n"
+	}
+	got, err := os.ReadFile(filepath.Join(out, name))
+	if err != nil || string(got) != want {
+		b.Fatalf("%s: %s = %q, %v; want %q", tool, name, got, err, want)
+	}
+}
+
+// countFiles counts the regular files under dir, following initbox's links.
+func countFiles(b *testing.B, dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), "..") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"text/template"
 
 	"github.com/BurntSushi/toml"
@@ -108,23 +109,25 @@ func funcs(env map[string]string, prefix string, t **template.Template) template
 		}
 		return v, nil
 	}
-	depth := 0
+	// Templates execute in parallel; the count covers them all, which only
+	// adds the few levels the other workers are in to a runaway's.
+	var depth atomic.Int64
 	f["include"] = func(name string, data any) (string, error) {
-		if depth >= maxIncludeDepth {
+		if depth.Add(1) > maxIncludeDepth {
+			depth.Add(-1)
 			return "", fmt.Errorf("include %q: more than %d nested includes (a template that includes itself?)", name, maxIncludeDepth)
 		}
-		depth++
-		defer func() { depth-- }()
+		defer depth.Add(-1)
 		var b strings.Builder
 		err := (*t).ExecuteTemplate(&b, name, data)
 		return b.String(), err
 	}
 	f["tpl"] = func(text string, data any) (string, error) {
-		if depth >= maxIncludeDepth {
+		if depth.Add(1) > maxIncludeDepth {
+			depth.Add(-1)
 			return "", fmt.Errorf("tpl: more than %d nested calls", maxIncludeDepth)
 		}
-		depth++
-		defer func() { depth-- }()
+		defer depth.Add(-1)
 		c, err := (*t).Clone()
 		if err != nil {
 			return "", err

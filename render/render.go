@@ -20,8 +20,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"text/template"
 
 	"github.com/BurntSushi/toml"
@@ -175,9 +178,6 @@ func Run(ctx context.Context, c Config) error {
 	env := environ(c.Env, c.EnvPrefix)
 	outs, err := c.renderAll(inputs, values, data, env)
 	if err != nil {
-		return exitcode.WithCode(exitcode.Failure, err)
-	}
-	if err := checkSyntax(outs); err != nil {
 		return exitcode.WithCode(exitcode.Failure, err)
 	}
 	switch {
@@ -387,18 +387,17 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 		prev := allowed
 		allowed = func(n string) bool { return strings.HasPrefix(n, c.EnvPrefix) && prev(n) }
 	}
-	outs := make([]output, 0, len(ins))
 	var errs []string
 	// Parse everything first: a template may use another's {{ define }}.
 	contents := make([][]byte, len(ins))
+	readErrs := make([]error, len(ins))
+	parallel(len(ins), func(i int) { contents[i], readErrs[i] = c.read(ins[i]) })
+	if err := errors.Join(readErrs...); err != nil {
+		return nil, err
+	}
 	for i, in := range ins {
-		b, err := c.read(in)
-		if err != nil {
-			return nil, err
-		}
-		contents[i] = b
 		if in.template && !c.Envsubst {
-			if _, err := set.New(in.tmpl).Parse(string(b)); err != nil {
+			if _, err := set.New(in.tmpl).Parse(string(contents[i])); err != nil {
 				errs = append(errs, tidy(err))
 			}
 		}
@@ -407,31 +406,61 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 		return nil, templateErrors(errs, len(ins))
 	}
 	root := map[string]any{"Values": values, "Data": data, "Env": stringMap(env)}
-	for i, in := range ins {
-		o := output{input: in, data: contents[i]}
-		if in.template {
-			if c.Envsubst {
-				s, err := envsubst(in.tmpl, string(contents[i]), env, allowed)
-				if err != nil {
-					errs = append(errs, err.Error())
-					continue
-				}
-				o.data = []byte(s)
-			} else {
-				var b bytes.Buffer
-				if err := set.ExecuteTemplate(&b, in.tmpl, root); err != nil {
-					errs = append(errs, tidy(err))
-					continue
-				}
-				o.data = b.Bytes()
+	// Executing and checking are pure CPU and safe in parallel once every
+	// template is parsed.
+	outs := make([]output, len(ins))
+	failed := make([]string, len(ins))
+	parallel(len(ins), func(i int) {
+		in := ins[i]
+		outs[i] = output{input: in, data: contents[i]}
+		if !in.template {
+			if err := checkSyntax(outs[i]); err != nil {
+				failed[i] = err.Error()
 			}
+			return
 		}
-		outs = append(outs, o)
+		if c.Envsubst {
+			s, err := envsubst(in.tmpl, string(contents[i]), env, allowed)
+			if err != nil {
+				failed[i] = err.Error()
+				return
+			}
+			outs[i].data = []byte(s)
+		} else {
+			var b bytes.Buffer
+			if err := set.ExecuteTemplate(&b, in.tmpl, root); err != nil {
+				failed[i] = tidy(err)
+				return
+			}
+			outs[i].data = b.Bytes()
+		}
+		if err := checkSyntax(outs[i]); err != nil {
+			failed[i] = err.Error()
+		}
+	})
+	for _, f := range failed {
+		if f != "" {
+			errs = append(errs, f)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, templateErrors(errs, len(ins))
 	}
 	return outs, nil
+}
+
+// parallel runs f(0..n-1) on one goroutine per core.
+func parallel(n int, f func(int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (c Config) read(in input) ([]byte, error) {
@@ -486,36 +515,34 @@ func templateErrors(errs []string, total int) error {
 	return fmt.Errorf("%d of %d templates failed: %s; nothing is written", len(errs), total, msg)
 }
 
-// checkSyntax parses outputs named .json, .yaml, .yml or .toml.
-func checkSyntax(outs []output) error {
-	for _, o := range outs {
-		var err error
-		switch strings.ToLower(path.Ext(o.name)) {
-		case ".json":
+// checkSyntax parses an output named .json, .yaml, .yml or .toml.
+func checkSyntax(o output) error {
+	var err error
+	switch strings.ToLower(path.Ext(o.name)) {
+	case ".json":
+		var v any
+		if e := json.Unmarshal(o.data, &v); e != nil {
+			err = jsonError(o.data, e)
+		}
+	case ".yaml", ".yml":
+		d := yaml.NewDecoder(bytes.NewReader(o.data))
+		for {
 			var v any
-			if e := json.Unmarshal(o.data, &v); e != nil {
-				err = jsonError(o.data, e)
-			}
-		case ".yaml", ".yml":
-			d := yaml.NewDecoder(bytes.NewReader(o.data))
-			for {
-				var v any
-				if e := d.Decode(&v); e != nil {
-					if e != io.EOF {
-						err = e
-					}
-					break
+			if e := d.Decode(&v); e != nil {
+				if e != io.EOF {
+					err = e
 				}
+				break
 			}
-		case ".toml":
-			var v map[string]any
-			err = toml.Unmarshal(o.data, &v)
-		default:
-			continue
 		}
-		if err != nil {
-			return fmt.Errorf("%s: the output is not valid %s: %v; nothing is written", o.name, strings.TrimPrefix(path.Ext(o.name), "."), redact.Scrub(err.Error()))
-		}
+	case ".toml":
+		var v map[string]any
+		err = toml.Unmarshal(o.data, &v)
+	default:
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: the output is not valid %s: %v", o.name, strings.TrimPrefix(path.Ext(o.name), "."), redact.Scrub(err.Error()))
 	}
 	return nil
 }
