@@ -90,9 +90,7 @@ func TestFetchIntoMemoryEmptyDir(t *testing.T) {
 // main container (not initbox) reads it.
 func TestFetchFromS3IntoEmptyDir(t *testing.T) {
 	nw := NewNetwork(t)
-	creds := map[string]string{"MINIO_ROOT_USER": "e2e-minio", "MINIO_ROOT_PASSWORD": "e2e-Minio-Secret-1"}
-	Service(t, nw, "minio", Container{Name: "minio", Image: images.minio, Env: creds})
-	aws := map[string]string{"AWS_ACCESS_KEY_ID": "e2e-minio", "AWS_SECRET_ACCESS_KEY": "e2e-Minio-Secret-1", "AWS_REGION": "us-east-1"}
+	aws := minioService(t, nw)
 	st := RunPod(t, Pod{
 		Name:    "app",
 		Network: nw,
@@ -119,4 +117,12 @@ func TestFetchFromS3IntoEmptyDir(t *testing.T) {
 	if strings.Contains(main.Logs, "skip.txt") || strings.Contains(st.Get(t, "fetch").Logs, "e2e-Minio-Secret-1") {
 		t.Errorf("main saw:\n%s", main.Logs)
 	}
+}
+
+// minioService starts MinIO on the network as "minio" and returns the
+// environment that gives a client its credentials.
+func minioService(t *testing.T, nw string) map[string]string {
+	creds := map[string]string{"MINIO_ROOT_USER": "e2e-minio", "MINIO_ROOT_PASSWORD": "e2e-Minio-Secret-1"}
+	Service(t, nw, "minio", Container{Name: "minio", Image: images.minio, Env: creds})
+	return map[string]string{"AWS_ACCESS_KEY_ID": "e2e-minio", "AWS_SECRET_ACCESS_KEY": "e2e-Minio-Secret-1", "AWS_REGION": "us-east-1"}
 }

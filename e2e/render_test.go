@@ -12,9 +12,7 @@ import (
 // container (not initbox) reads it.
 func TestFetchThenRenderIntoEmptyDir(t *testing.T) {
 	nw := NewNetwork(t)
-	creds := map[string]string{"MINIO_ROOT_USER": "e2e-minio", "MINIO_ROOT_PASSWORD": "e2e-Minio-Secret-1"}
-	Service(t, nw, "minio", Container{Name: "minio", Image: images.minio, Env: creds})
-	aws := map[string]string{"AWS_ACCESS_KEY_ID": "e2e-minio", "AWS_SECRET_ACCESS_KEY": "e2e-Minio-Secret-1", "AWS_REGION": "us-east-1"}
+	aws := minioService(t, nw)
 	st := RunPod(t, Pod{
 		Name:    "app",
 		Network: nw,

@@ -73,7 +73,7 @@ func (c Config) runObjects(ctx context.Context, p *plan, sources map[string]sour
 			return fmt.Errorf("%s: %w", r.Display, err)
 		}
 		for _, o := range listed {
-			if keep, err := c.filter(o.Name); err != nil {
+			if keep, err := glob.Keep(c.Include, c.Exclude, o.Name); err != nil {
 				return exitcode.Usage(err)
 			} else if keep {
 				objs = append(objs, o)
@@ -113,33 +113,6 @@ func (c Config) runObjects(ctx context.Context, p *plan, sources map[string]sour
 		slog.InfoContext(ctx, "published", "dir", c.Out, "changed", changed, "downloaded", dl.downloaded.Load(), "reused", dl.reused.Load())
 	}
 	return err
-}
-
-// filter applies --include and --exclude to an object's name.
-func (c Config) filter(name string) (bool, error) {
-	if len(c.Include) > 0 {
-		in := false
-		for _, g := range c.Include {
-			ok, err := glob.Match(g, name)
-			if err != nil {
-				return false, fmt.Errorf("--include %q: %w", g, err)
-			}
-			in = in || ok
-		}
-		if !in {
-			return false, nil
-		}
-	}
-	for _, g := range c.Exclude {
-		ok, err := glob.Match(g, name)
-		if err != nil {
-			return false, fmt.Errorf("--exclude %q: %w", g, err)
-		}
-		if ok {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // checkLayout refuses names from remote keys that are unsafe, given twice,

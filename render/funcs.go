@@ -43,27 +43,9 @@ func funcs(env map[string]string, prefix string, t **template.Template) template
 		return strings.TrimSuffix(b.String(), "\n"), nil
 	}
 	f["fromYaml"] = func(s string) (map[string]any, error) {
-		v, err := decode("yaml", []byte(s))
-		if err != nil {
-			return nil, fmt.Errorf("fromYaml: %w", err)
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("fromYaml: not a map (use fromYamlArray for a list)")
-		}
-		return m, nil
+		return decodeAs[map[string]any]("fromYaml", "yaml", s, "a map (use fromYamlArray for a list)")
 	}
-	f["fromYamlArray"] = func(s string) ([]any, error) {
-		v, err := decode("yaml", []byte(s))
-		if err != nil {
-			return nil, fmt.Errorf("fromYamlArray: %w", err)
-		}
-		l, ok := v.([]any)
-		if !ok {
-			return nil, fmt.Errorf("fromYamlArray: not a list")
-		}
-		return l, nil
-	}
+	f["fromYamlArray"] = func(s string) ([]any, error) { return decodeAs[[]any]("fromYamlArray", "yaml", s, "a list") }
 	f["toJson"] = func(v any) (string, error) {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -72,27 +54,9 @@ func funcs(env map[string]string, prefix string, t **template.Template) template
 		return string(b), nil
 	}
 	f["fromJson"] = func(s string) (map[string]any, error) {
-		v, err := decode("json", []byte(s))
-		if err != nil {
-			return nil, fmt.Errorf("fromJson: %w", err)
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("fromJson: not an object (use fromJsonArray for a list)")
-		}
-		return m, nil
+		return decodeAs[map[string]any]("fromJson", "json", s, "an object (use fromJsonArray for a list)")
 	}
-	f["fromJsonArray"] = func(s string) ([]any, error) {
-		v, err := decode("json", []byte(s))
-		if err != nil {
-			return nil, fmt.Errorf("fromJsonArray: %w", err)
-		}
-		l, ok := v.([]any)
-		if !ok {
-			return nil, fmt.Errorf("fromJsonArray: not a list")
-		}
-		return l, nil
-	}
+	f["fromJsonArray"] = func(s string) ([]any, error) { return decodeAs[[]any]("fromJsonArray", "json", s, "a list") }
 	f["toToml"] = func(v any) (string, error) {
 		var b bytes.Buffer
 		if err := toml.NewEncoder(&b).Encode(v); err != nil {
@@ -141,4 +105,18 @@ func funcs(env map[string]string, prefix string, t **template.Template) template
 		return b.String(), err
 	}
 	return f
+}
+
+// decodeAs parses s and wants a T (a map or a list) at the top.
+func decodeAs[T any](fn, format, s, want string) (T, error) {
+	var zero T
+	v, err := decode(format, []byte(s))
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", fn, err)
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s: not %s", fn, want)
+	}
+	return t, nil
 }

@@ -307,7 +307,7 @@ func (c Config) inputs() ([]input, bool, error) {
 		if !fi.Mode().IsRegular() {
 			return nil
 		}
-		if keep, err := c.keep(rel); err != nil || !keep {
+		if keep, err := glob.Keep(c.Include, c.Exclude, rel); err != nil || !keep {
 			return err
 		}
 		in := input{name: rel, tmpl: rel, src: p, mode: fi.Mode()}
@@ -342,28 +342,6 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func (c Config) keep(name string) (bool, error) {
-	if len(c.Include) > 0 {
-		in := false
-		for _, g := range c.Include {
-			ok, err := glob.Match(g, name)
-			if err != nil {
-				return false, err
-			}
-			in = in || ok
-		}
-		if !in {
-			return false, nil
-		}
-	}
-	for _, g := range c.Exclude {
-		if ok, err := glob.Match(g, name); err != nil || ok {
-			return false, err
-		}
-	}
-	return true, nil
 }
 
 // renderAll renders every input; it reports every failure, not only the

@@ -174,13 +174,7 @@ func TestFetchS3KilledMidSync(t *testing.T) {
 		t.Fatalf("re-run: %v\n%s", err, out)
 	}
 	check("new")
-	entries, _ := os.ReadDir(out)
-	versions := 0
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "..") && e.Name() != "..data" {
-			versions++
-		}
-	}
+	versions := versionDirs(t, out)
 	if versions != 1 {
 		t.Errorf("%d version directories after the re-run, want 1", versions)
 	}

@@ -224,3 +224,17 @@ func TestNoArgumentsFails(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", exitCode(err), out)
 	}
 }
+
+// versionDirs counts the version directories a publish left in dir (after
+// a completed run: one).
+func versionDirs(t *testing.T, dir string) int {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "..") && e.Name() != "..data" {
+			n++
+		}
+	}
+	return n
+}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -59,13 +58,7 @@ func TestRenderKilledMidRender(t *testing.T) {
 		t.Fatalf("re-run: %v\n%s", err, b)
 	}
 	check("new")
-	entries, _ := os.ReadDir(out)
-	versions := 0
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "..") && e.Name() != "..data" {
-			versions++
-		}
-	}
+	versions := versionDirs(t, out)
 	if versions != 1 {
 		t.Errorf("%d version directories after the re-run, want 1", versions)
 	}

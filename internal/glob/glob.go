@@ -3,6 +3,7 @@
 package glob
 
 import (
+	"fmt"
 	"path"
 	"strings"
 )
@@ -32,4 +33,32 @@ func Match(pattern, name string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Keep applies --include and --exclude to a name: with includes, the name
+// must match one; it must match no exclude.
+func Keep(include, exclude []string, name string) (bool, error) {
+	if len(include) > 0 {
+		in := false
+		for _, g := range include {
+			ok, err := Match(g, name)
+			if err != nil {
+				return false, fmt.Errorf("--include %q: %w", g, err)
+			}
+			in = in || ok
+		}
+		if !in {
+			return false, nil
+		}
+	}
+	for _, g := range exclude {
+		ok, err := Match(g, name)
+		if err != nil {
+			return false, fmt.Errorf("--exclude %q: %w", g, err)
+		}
+		if ok {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -1,6 +1,9 @@
 package glob
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestMatch(t *testing.T) {
 	for _, tc := range []struct {
@@ -26,5 +29,27 @@ func TestMatch(t *testing.T) {
 	}
 	if _, err := Match("[", "x"); err == nil {
 		t.Error("a bad pattern was accepted")
+	}
+}
+
+func TestKeep(t *testing.T) {
+	for _, tc := range []struct {
+		include, exclude []string
+		name             string
+		want             bool
+	}{
+		{nil, nil, "a/b.yaml", true},
+		{[]string{"**/*.yaml"}, nil, "a/b.yaml", true},
+		{[]string{"**/*.yaml"}, nil, "a/b.json", false},
+		{[]string{"**/*.yaml", "*.json"}, nil, "b.json", true},
+		{nil, []string{"tmp/**"}, "tmp/x", false},
+		{[]string{"**"}, []string{"*.md"}, "README.md", false},
+	} {
+		if got, err := Keep(tc.include, tc.exclude, tc.name); err != nil || got != tc.want {
+			t.Errorf("Keep(%q, %q, %q) = %v, %v; want %v", tc.include, tc.exclude, tc.name, got, err, tc.want)
+		}
+	}
+	if _, err := Keep(nil, []string{"["}, "x"); err == nil || !strings.Contains(err.Error(), `--exclude "["`) {
+		t.Errorf("a bad exclude: %v", err)
 	}
 }
