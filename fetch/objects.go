@@ -17,12 +17,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/initbox/initbox/fetch/source"
 	"github.com/initbox/initbox/internal/atomicfile"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/glob"
+	"github.com/initbox/initbox/internal/progress"
 	"github.com/initbox/initbox/internal/publish"
 	"github.com/initbox/initbox/internal/retry"
 )
@@ -88,8 +88,9 @@ func (c Config) runObjects(ctx context.Context, p *plan, sources map[string]sour
 		total += o.Size
 	}
 	slog.InfoContext(ctx, "listed", "objects", len(objs), "bytes", total)
-	dl := &downloader{cfg: c, sources: sources, policy: policy, total: int64(len(objs)), totalBytes: total}
-	stop := dl.progress(ctx)
+	dl := &downloader{cfg: c, sources: sources, policy: policy}
+	dl.meter = progress.Meter{What: "objects", Total: int64(len(objs)), TotalBytes: total}
+	stop := dl.meter.Start(ctx, c.ProgressEvery)
 	defer stop()
 
 	mode := c.Mode
@@ -146,10 +147,7 @@ type downloader struct {
 	policy     func(string) retry.Policy
 	sem        chan struct{}
 	once       sync.Once
-	total      int64
-	totalBytes int64
-	done       atomic.Int64 // objects
-	bytes      atomic.Int64
+	meter      progress.Meter
 	downloaded atomic.Int64
 	reused     atomic.Int64
 }
@@ -164,49 +162,6 @@ func (d *downloader) concurrency() int {
 func (d *downloader) slots() chan struct{} {
 	d.once.Do(func() { d.sem = make(chan struct{}, d.concurrency()) })
 	return d.sem
-}
-
-// progress logs objects, bytes, rate and ETA every few seconds while the
-// transfer lasts.
-func (d *downloader) progress(ctx context.Context) (stop func()) {
-	start := time.Now()
-	every := d.cfg.ProgressEvery
-	if every <= 0 {
-		every = retry.DefaultReportEvery
-	}
-	t := time.NewTicker(every)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				b := d.bytes.Load()
-				rate := float64(b) / time.Since(start).Seconds()
-				eta := time.Duration(0)
-				if rate > 0 {
-					eta = time.Duration(float64(d.totalBytes-b) / rate * float64(time.Second))
-				}
-				slog.InfoContext(ctx, "progress", "objects", fmt.Sprintf("%d/%d", d.done.Load(), d.total),
-					"bytes", fmt.Sprintf("%s/%s", human(b), human(d.totalBytes)), "rate", human(int64(rate))+"/s", "eta", eta.Round(time.Second))
-			}
-		}
-	}()
-	return func() { t.Stop(); close(done) }
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // toStage puts every object into the staged version: unchanged ones (same
@@ -240,7 +195,7 @@ func (d *downloader) toStage(ctx context.Context, s *publish.Stage, objs []sourc
 			} else if reused {
 				entries[i] = e
 				d.reused.Add(1)
-				d.done.Add(1)
+				d.meter.Done.Add(1)
 				continue
 			}
 		}
@@ -264,7 +219,7 @@ func (d *downloader) toStage(ctx context.Context, s *publish.Stage, objs []sourc
 				}
 				entries[i] = manifestEntry{Name: o.Name, Bucket: o.Bucket, Key: o.Key, VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, SHA256: sha}
 				d.downloaded.Add(1)
-				d.done.Add(1)
+				d.meter.Done.Add(1)
 			}
 		})
 	}
@@ -374,11 +329,11 @@ func (d *downloader) download(ctx context.Context, o source.Object, f *os.File) 
 				}
 			}
 			sha = sha256.New()
-			cw := &countingWriter{w: io.MultiWriter(f, sha), n: &d.bytes}
+			cw := &countingWriter{w: io.MultiWriter(f, sha), n: &d.meter.Bytes}
 			var gerr error
 			info, gerr = src.Get(ctx, o, 0, -1, cw)
 			if gerr != nil {
-				d.bytes.Add(-cw.written)
+				d.meter.Bytes.Add(-cw.written)
 			}
 			return gerr
 		})
@@ -476,10 +431,10 @@ func (d *downloader) ranged(ctx context.Context, src source.ObjectSource, o sour
 			}
 			defer func() { <-slots }()
 			err := retry.Do(ctx, d.policy(fmt.Sprintf("%s %s part %d/%d", o.Ref, o.Key, i+1, n)), func(ctx context.Context) error {
-				cw := &countingWriter{w: io.NewOffsetWriter(f, off), n: &d.bytes}
+				cw := &countingWriter{w: io.NewOffsetWriter(f, off), n: &d.meter.Bytes}
 				_, err := src.Get(ctx, o, off, size, cw)
 				if err != nil {
-					d.bytes.Add(-cw.written)
+					d.meter.Bytes.Add(-cw.written)
 				}
 				return err
 			})

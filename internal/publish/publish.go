@@ -73,18 +73,19 @@ func (o Options) dirMode() fs.FileMode {
 // checked with CheckName; every file is created through an os.Root, so no
 // name can reach outside the version directory.
 type Stage struct {
-	ctx     context.Context
-	root    *os.Root // the version directory
-	dir     *os.Root // its parent, the target
-	version string   // the version directory's name in dir
-	current string   // the published version, "" if none
-	opts    Options
-	names   []string
-	meta    []string   // hidden files: not linked, not counted as names
-	dirPath string     // the target directory
-	mu      sync.Mutex // Create, Reuse, Write and WriteMeta may run concurrently
-	claimed map[string]bool
-	dirs    map[string]bool // directories made so far
+	ctx      context.Context
+	root     *os.Root // the version directory
+	dir      *os.Root // its parent, the target
+	version  string   // the version directory's name in dir
+	current  string   // the published version, "" if none
+	opts     Options
+	names    []string
+	meta     []string   // hidden files: not linked, not counted as names
+	dirPath  string     // the target directory
+	mu       sync.Mutex // Create, Reuse, Write and WriteMeta may run concurrently
+	claimed  map[string]bool
+	dirs     map[string]bool // directories made so far
+	dirNames []string        // directories made by Mkdir (empty ones count)
 }
 
 func (s *Stage) added(name string) {
@@ -231,6 +232,47 @@ func (s *Stage) Write(name string, fill func(io.Writer) error) error {
 	return s.write(name, s.opts.mode(), fill)
 }
 
+// WriteMode streams one file of the version with its own mode (a file
+// copied from a tree or an archive keeps its own).
+func (s *Stage) WriteMode(name string, mode fs.FileMode, fill func(io.Writer) error) error {
+	return s.write(name, mode, fill)
+}
+
+// Mkdir makes a directory of the version (and its parents): an empty
+// directory of a source tree is part of the tree.
+func (s *Stage) Mkdir(name string) error {
+	if err := CheckName(name, true); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dirs[name] {
+		return nil
+	}
+	if err := s.root.MkdirAll(name, s.opts.dirMode()); err != nil {
+		return fmt.Errorf("name %q: %w", name, err)
+	}
+	for d := name; d != "."; d = path.Dir(d) {
+		s.dirs[d] = true
+	}
+	s.dirNames = append(s.dirNames, name)
+	return nil
+}
+
+// Symlink makes a link of the version. The caller checked that target
+// stays inside the tree; a link never leads out of the version anyway,
+// since every write goes through the version's os.Root.
+func (s *Stage) Symlink(name, target string) error {
+	if err := s.claim(name); err != nil {
+		return err
+	}
+	if err := s.root.Symlink(target, name); err != nil {
+		return fmt.Errorf("name %q: %w", name, err)
+	}
+	s.added(name)
+	return nil
+}
+
 func (s *Stage) write(name string, mode fs.FileMode, fill func(io.Writer) error) error {
 	if err := s.claim(name); err != nil {
 		return err
@@ -312,7 +354,7 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	}
 	hook("staged")
 
-	tops := topNames(st.names)
+	tops := topNames(append(slices.Clone(st.names), st.dirNames...))
 	if current != "" && sameTree(root, current, version, append(slices.Clone(st.names), st.meta...)) {
 		// Nothing to publish (the staging directory goes with the defer),
 		// but a killed earlier run may have left links of names that never
