@@ -32,6 +32,7 @@ import (
 	"github.com/initbox/initbox/internal/termlog"
 	"github.com/initbox/initbox/internal/version"
 	"github.com/initbox/initbox/render"
+	"github.com/initbox/initbox/seed"
 	"github.com/initbox/initbox/wait"
 )
 
@@ -66,6 +67,7 @@ func commands(common *clix.Common, stderr io.Writer) []*cli.Command {
 		wait.Command(),
 		fetch.Command(),
 		render.Command(),
+		seed.Command(),
 		{
 			Name:  "version",
 			Usage: "print version, commit and Go version",
@@ -100,6 +102,7 @@ Examples:
   wait-for --timeout 60s db:5432 -- /app/server
   initbox fetch 'vault://secret/app/db#password' --out /secrets/db-password
   initbox render /templates/ --values /config/values.yaml --data db=/secrets/db/ --out /etc/app/
+  initbox seed https://example.com/site.tar.gz /srv/www --strip-components 1 --sha256 9f86d08…
 
 Exit codes: 0 done, 1 failed, 2 bad usage, 124 timed out, 130/143 interrupted.
 Every flag can also be set as INITBOX_<COMMAND>_<FLAG> (INITBOX_WAIT_TIMEOUT=60s);

@@ -1,0 +1,181 @@
+package seed
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Formats of archives.
+const (
+	Tar    = "tar"
+	TarGz  = "tar.gz"
+	TarZst = "tar.zst"
+	Zip    = "zip"
+)
+
+// formatOf tells an archive's format from its name.
+func formatOf(name string) (string, error) {
+	n := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(n, ".tar.gz"), strings.HasSuffix(n, ".tgz"):
+		return TarGz, nil
+	case strings.HasSuffix(n, ".tar.zst"), strings.HasSuffix(n, ".tzst"):
+		return TarZst, nil
+	case strings.HasSuffix(n, ".tar"):
+		return Tar, nil
+	case strings.HasSuffix(n, ".zip"):
+		return Zip, nil
+	}
+	return "", fmt.Errorf("%s: cannot tell the archive format from the name; give --format tar|tar.gz|tar.zst|zip", name)
+}
+
+// extractTar reads a tar stream (compressed or not) into w.
+func extractTar(r io.Reader, format string, w *writer) error {
+	switch format {
+	case TarGz:
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return fmt.Errorf("not gzip: %w", err)
+		}
+		defer gz.Close()
+		r = gz
+	case TarZst:
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return fmt.Errorf("not zstd: %w", err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the archive: %w", err)
+		}
+		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), body: tr}
+		switch h.Typeflag {
+		case tar.TypeReg:
+			e.kind = file
+		case tar.TypeDir:
+			e.kind = dir
+		case tar.TypeSymlink:
+			e.kind, e.link = symlink, h.Linkname
+		case tar.TypeLink:
+			return fmt.Errorf("entry %q: a hard link (to %q); refused", h.Name, h.Linkname)
+		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+			return fmt.Errorf("entry %q: a device or FIFO; refused", h.Name)
+		case tar.TypeXGlobalHeader:
+			continue
+		default:
+			return fmt.Errorf("entry %q: unsupported type %q; refused", h.Name, h.Typeflag)
+		}
+		if err := w.put(e); err != nil {
+			return err
+		}
+	}
+}
+
+// extractZip reads a zip file (it needs random access) into w.
+func extractZip(f *os.File, w *writer) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	zr, err := zip.NewReader(f, fi.Size())
+	if err != nil {
+		return fmt.Errorf("not a zip archive: %w", err)
+	}
+	for _, zf := range zr.File {
+		mode := zf.Mode()
+		e := entry{name: zf.Name, mode: mode.Perm()}
+		switch {
+		case mode.IsDir():
+			e.kind = dir
+		case mode&fs.ModeSymlink != 0:
+			rc, err := zf.Open()
+			if err != nil {
+				return fmt.Errorf("entry %q: %w", zf.Name, err)
+			}
+			b, err := io.ReadAll(io.LimitReader(rc, 4096))
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("entry %q: %w", zf.Name, err)
+			}
+			e.kind, e.link = symlink, string(b)
+		case mode.IsRegular():
+			e.kind = file
+		default:
+			return fmt.Errorf("entry %q: not a file, directory or link (%v); refused", zf.Name, mode.Type())
+		}
+		if e.kind == file {
+			rc, err := zf.Open()
+			if err != nil {
+				return fmt.Errorf("entry %q: %w", zf.Name, err)
+			}
+			e.body = rc
+			err = w.put(e)
+			rc.Close()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := w.put(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyTree reads a directory into w: files, directories and links inside
+// the tree; anything else is refused.
+func copyTree(root string, w *writer) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "." {
+			return nil
+		}
+		rel = filepath.ToSlash(rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := entry{name: rel, mode: info.Mode().Perm()}
+		switch {
+		case d.IsDir():
+			e.kind = dir
+		case info.Mode()&fs.ModeSymlink != 0:
+			if e.link, err = os.Readlink(p); err != nil {
+				return err
+			}
+			e.kind = symlink
+		case info.Mode().IsRegular():
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			e.kind, e.body = file, f
+		default:
+			return fmt.Errorf("%s: not a file, directory or link (%v); refused", p, info.Mode().Type())
+		}
+		return w.put(e)
+	})
+}

@@ -1,0 +1,148 @@
+package seed
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/initbox/initbox/internal/progress"
+	"github.com/initbox/initbox/internal/publish"
+)
+
+// kind is what an entry of a source is.
+type kind int
+
+const (
+	file kind = iota
+	dir
+	symlink
+)
+
+// entry is one file, directory or link of a source (a tree or an archive),
+// by its name in the source.
+type entry struct {
+	name string // slash-separated, as in the source
+	kind kind
+	mode fs.FileMode
+	link string // a symlink's target
+	body io.Reader
+}
+
+// writer puts entries into a staged version: it maps names (strip,
+// subdirectory), refuses what could escape or is not a plain file, enforces
+// the limits, and counts.
+type writer struct {
+	cfg     Config
+	stage   *publish.Stage
+	links   map[string]bool // names of links written so far
+	entries int64
+	bytes   int64
+	meter   *progress.Meter
+}
+
+// errSkip marks an entry outside the selected part of the source.
+var errSkip = errors.New("skipped")
+
+// target maps a source name to its name in the target: --strip-components,
+// then --subdir; errSkip for names outside.
+func (w *writer) target(name string) (string, error) {
+	name = strings.TrimPrefix(name, "./")
+	name = strings.TrimSuffix(name, "/")
+	if name == "" || name == "." {
+		return "", errSkip
+	}
+	if w.cfg.StripComponents > 0 {
+		parts := strings.SplitN(name, "/", w.cfg.StripComponents+1)
+		if len(parts) <= w.cfg.StripComponents {
+			return "", errSkip
+		}
+		name = parts[w.cfg.StripComponents]
+	}
+	if sub := strings.Trim(w.cfg.Subdir, "/"); sub != "" {
+		rest, ok := strings.CutPrefix(name, sub+"/")
+		if !ok {
+			return "", errSkip
+		}
+		name = rest
+	}
+	return name, nil
+}
+
+// put writes one entry.
+func (w *writer) put(e entry) error {
+	name, err := w.target(e.name)
+	if errors.Is(err, errSkip) {
+		return nil
+	}
+	if err := publish.CheckName(name, true); err != nil {
+		return fmt.Errorf("entry %q: %w", e.name, err)
+	}
+	// A link may point anywhere inside the tree, but nothing is written
+	// through one: a file under a name whose parent is a link would land
+	// wherever the link leads.
+	for d := path.Dir(name); d != "."; d = path.Dir(d) {
+		if w.links[d] {
+			return fmt.Errorf("entry %q: its parent %q is a symbolic link; nothing is written through a link", e.name, d)
+		}
+	}
+	w.meter.Done.Add(1)
+	if w.entries++; w.cfg.MaxEntries > 0 && w.entries > w.cfg.MaxEntries {
+		return fmt.Errorf("more than %d entries (--max-entries); raise it if the source is trusted", w.cfg.MaxEntries)
+	}
+	switch e.kind {
+	case dir:
+		return w.stage.Mkdir(name)
+	case symlink:
+		if err := checkLink(name, e.link); err != nil {
+			return fmt.Errorf("entry %q: %w", e.name, err)
+		}
+		w.links[name] = true
+		return w.stage.Symlink(name, e.link)
+	}
+	mode := e.mode.Perm()
+	if w.cfg.Chmod != 0 {
+		mode = w.cfg.Chmod
+	}
+	return w.stage.WriteMode(name, mode, func(out io.Writer) error {
+		_, err := io.Copy(out, &limited{r: e.body, w: w})
+		return err
+	})
+}
+
+// checkLink refuses a link target that is absolute or leads outside the
+// tree from where the link is. Chains (a -> b, b -> ../..) are refused at
+// the link that leaves.
+func checkLink(name, target string) error {
+	switch {
+	case target == "":
+		return errors.New("empty link target")
+	case strings.ContainsRune(target, 0) || strings.ContainsRune(target, '\\'):
+		return fmt.Errorf("link target %q: NUL or backslash", target)
+	case path.IsAbs(target):
+		return fmt.Errorf("link to %q: absolute links lead out of the target", target)
+	}
+	if to := path.Join(path.Dir(name), target); to == ".." || strings.HasPrefix(to, "../") {
+		return fmt.Errorf("link to %q leads out of the target", target)
+	}
+	return nil
+}
+
+// limited counts what an entry writes against --max-bytes: a small archive
+// that expands without end (a zip bomb) stops there.
+type limited struct {
+	r io.Reader
+	w *writer
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.w.bytes += int64(n)
+	l.w.meter.Bytes.Add(int64(n))
+	if l.w.cfg.MaxBytes > 0 && l.w.bytes > l.w.cfg.MaxBytes {
+		return n, fmt.Errorf("the source expands to more than %d bytes (--max-bytes); raise it if the source is trusted", l.w.cfg.MaxBytes)
+	}
+	return n, err
+}
