@@ -124,7 +124,7 @@ demo: images ## run the bootstrap chain in docker-compose and show what the app 
 	$(COMPOSE) up -d
 	@echo "--- waiting for the app to finish (the dependency comes up late on purpose)"
 	@docker wait $$($(COMPOSE) ps -q app) >/dev/null
-	@for s in api wait vault-seed s3-seed fetch fetch-s3 render app; do echo "--- $$s:"; $(COMPOSE) logs --no-color --no-log-prefix $$s | sed 's/^/  /'; done
+	@for s in api wait vault-seed s3-seed fetch fetch-s3 render seed app; do echo "--- $$s:"; $(COMPOSE) logs --no-color --no-log-prefix $$s | sed 's/^/  /'; done
 	@echo "--- the app's exit code: $$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -q app))"
 	@echo "--- 'make demo-down' removes it; 'docker-compose -p initbox-demo -f examples/compose/docker-compose.yml logs' shows it again"
 

@@ -67,7 +67,8 @@ func TestComposeExample(t *testing.T) {
 		"app: received /secrets/db.env (mode 400, owner 1000:1000)", "DB_USER=app, DB_PASSWORD has 14 characters (not shown)",
 		"from Vault secret version 1", "app: config rendered from S3 values and templates: ./app.yaml ./nginx/site.conf",
 		`app: /config/app.yaml says: listen: :8080 features: ["search","export"] database: db.internal:5432 region: eu-west-1`,
-		"app: /config/nginx/site.conf says: server { listen 8080; server_name $host; }")
+		"app: /config/nginx/site.conf says: server { listen 8080; server_name $host; }",
+		"app: site seeded from the archive: ./assets/site.css ./index.html")
 	if strings.Contains(c.logs("fetch"), "s3cr3t-Demo-pw") {
 		t.Error("fetch printed the secret")
 	}
