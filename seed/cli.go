@@ -30,6 +30,10 @@ func Command() *cli.Command {
 		&cli.StringFlag{Name: "chmod", Usage: "mode of every file (octal; default: each entry's own)", EnvVars: env("chmod"), Destination: &chmod},
 		&cli.Int64Flag{Name: "max-bytes", Value: DefaultMaxBytes, Usage: "refuse a source that expands to more bytes (zip bombs)", EnvVars: env("max-bytes"), Destination: &c.MaxBytes},
 		&cli.Int64Flag{Name: "max-entries", Value: DefaultMaxEntries, Usage: "refuse a source with more entries", EnvVars: env("max-entries"), Destination: &c.MaxEntries},
+		&cli.StringFlag{Name: "ref", Usage: "git: branch, tag or full commit hash (default: the remote's HEAD)", EnvVars: env("ref"), Destination: &c.Ref, Category: "Git"},
+		&cli.StringFlag{Name: "git-token-file", Usage: "git over HTTPS: a file holding the token", EnvVars: env("git-token-file"), Destination: &c.GitTokenFile, Category: "Git"},
+		&cli.StringFlag{Name: "ssh-key-file", Usage: "git over SSH: the private key", EnvVars: env("ssh-key-file"), Destination: &c.SSHKeyFile, Category: "Git"},
+		&cli.StringFlag{Name: "known-hosts", Usage: "git over SSH: known_hosts to check the host key against (required)", EnvVars: env("known-hosts"), Destination: &c.KnownHosts, Category: "Git"},
 		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint for s3:// sources (default: AWS_ENDPOINT_URL_S3, else AWS)", EnvVars: env("s3-endpoint"), Destination: &c.S3.Endpoint, Category: "S3"},
 		&cli.StringFlag{Name: "s3-region", Usage: "region (default: AWS_REGION, else discovered)", EnvVars: env("s3-region"), Destination: &c.S3.Region, Category: "S3"},
 		&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "overall deadline; 0 waits forever (exit 124 when it runs out)", EnvVars: env("timeout"), Destination: &c.Timeout, Category: "Timing"},
@@ -41,7 +45,8 @@ func Command() *cli.Command {
 		Usage:     "fill a volume from a directory or an archive (tar, tar.gz, tar.zst, zip; file, https://, s3://), once and atomically",
 		ArgsUsage: "SOURCE TARGET",
 		UsageText: `initbox seed [flags] SOURCE TARGET
-  SOURCE  a directory (e.g. data baked into this image), an archive file, an http(s):// URL or s3://BUCKET/KEY
+  SOURCE  a directory (e.g. data baked into this image), an archive file, an http(s):// URL, s3://BUCKET/KEY,
+          or a git repository (git+https://…, https://…/repo.git, git+ssh://…, git+file://…) with --ref
   TARGET  the directory to fill, usually a volume's mount point`,
 		Description: `The target is published all or nothing, in the layout of a Kubernetes volume
 (a version directory, then an atomic swap of the ..data link): after a kill
@@ -58,7 +63,8 @@ archives that expand without end.
 Examples:
   initbox seed /seed-data /data
   initbox seed https://example.com/site.tar.gz /srv/www --strip-components 1 --sha256 9f86d08…
-  initbox seed s3://artifacts/models-v3.tar.zst /models --if-empty`,
+  initbox seed s3://artifacts/models-v3.tar.zst /models --if-empty
+  initbox seed https://github.com/example/site.git /srv/www --ref v1.4.2 --subdir public`,
 		Flags: flags,
 		Action: func(ctx *cli.Context) error {
 			args, tail := clix.Args(ctx)

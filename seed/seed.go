@@ -68,6 +68,10 @@ type Config struct {
 	// S3 and TLS configure s3:// and https:// sources.
 	S3  source.S3Options
 	TLS tlsconfig.Options
+	// Git: Ref is a branch, tag or commit (default: the remote's HEAD);
+	// GitTokenFile holds an HTTPS token; SSHKeyFile a private key, checked
+	// against KnownHosts.
+	Ref, GitTokenFile, SSHKeyFile, KnownHosts string
 	// Timeout bounds the whole seed; Interval and MaxInterval shape the
 	// backoff between attempts of a download.
 	Timeout, Interval, MaxInterval time.Duration
@@ -78,8 +82,9 @@ type Config struct {
 // marker is what a seeded version records about its source.
 type marker struct {
 	Source   string    `json:"source"`
-	Kind     string    `json:"kind"` // dir, archive
-	SHA256   string    `json:"sha256"`
+	Kind     string    `json:"kind"`   // dir, archive, git
+	Digest   string    `json:"digest"` // what a re-run compares: the archive's sha256, the commit, the tree's digest
+	Ref      string    `json:"ref,omitempty"`
 	Files    int64     `json:"entries"`
 	Bytes    int64     `json:"bytes"`
 	SeededAt time.Time `json:"seeded_at"`
@@ -87,12 +92,24 @@ type marker struct {
 
 func (c Config) kind() string {
 	switch {
+	case strings.HasPrefix(c.Src, "git+"), strings.HasPrefix(c.Src, "git://"), strings.HasPrefix(c.Src, "git@"),
+		strings.HasSuffix(strings.TrimSuffix(c.Src, "/"), ".git"):
+		return "git"
 	case strings.HasPrefix(c.Src, "https://"), strings.HasPrefix(c.Src, "http://"):
 		return "http"
 	case strings.HasPrefix(c.Src, "s3://"):
 		return "s3"
 	}
 	return "path"
+}
+
+// gitURL is the repository's URL without initbox's git+ prefix.
+func (c Config) gitURL() string { return strings.TrimPrefix(c.Src, "git+") }
+
+// gitSource is set by git.go (build tag !initbox_no_git).
+var gitSource interface {
+	resolve(ctx context.Context, c Config) (commit, ref string, err error)
+	checkout(ctx context.Context, c Config, commit, ref string, w *writer) error
 }
 
 // Validate checks the configuration without touching anything.
@@ -118,6 +135,12 @@ func (c Config) Validate() error {
 		if _, err := atomicfile.ParseOwner(c.Chown); err != nil {
 			return fmt.Errorf("--chown: %w", err)
 		}
+	}
+	if c.kind() != "git" && (c.Ref != "" || c.GitTokenFile != "" || c.SSHKeyFile != "") {
+		return errors.New("--ref, --git-token-file and --ssh-key-file are for git sources (git+https://…, …/repo.git)")
+	}
+	if c.kind() == "git" && (c.SHA256 != "" || c.Format != "") {
+		return errors.New("--sha256 and --format are for archives; pin a git source with --ref COMMIT")
 	}
 	if c.kind() == "http" {
 		if u, err := url.Parse(c.Src); err != nil || u.Host == "" {
@@ -188,13 +211,28 @@ func Run(ctx context.Context, c Config) error {
 	} else if c.SHA256 != "" {
 		digest = c.SHA256 // a pinned download is known before it is made
 	}
-	if !c.Force && prev != nil && prev.Source == display && digest != "" && prev.SHA256 == digest {
+	var commit, ref string
+	if c.kind() == "git" {
+		if gitSource == nil {
+			return exitcode.Usage(errors.New("git sources are not in this build (initbox_no_git)"))
+		}
+		err := retry.Do(ctx, retry.Policy{Name: display, Interval: c.Interval, MaxInterval: c.MaxInterval}, func(ctx context.Context) error {
+			var err error
+			commit, ref, err = gitSource.resolve(ctx, c)
+			return err
+		})
+		if err != nil {
+			return exitcode.WithCode(exitcode.Failure, err)
+		}
+		digest = "git:" + commit
+	}
+	if !c.Force && prev != nil && prev.Source == display && digest != "" && prev.Digest == digest {
 		slog.InfoContext(ctx, "already seeded from this source: nothing to do (--force seeds again)", "target", c.Target, "source", display,
-			"sha256", digest, "seeded_at", prev.SeededAt)
+			"digest", digest, "seeded_at", prev.SeededAt)
 		return nil
 	}
 	format := c.Format
-	if !isDir && format == "" {
+	if !isDir && format == "" && c.kind() != "git" {
 		name := c.Src
 		if u, err := url.Parse(c.Src); err == nil && c.kind() != "path" {
 			name = u.Path
@@ -219,18 +257,24 @@ func Run(ctx context.Context, c Config) error {
 			meter.Done.Store(0)
 			meter.Bytes.Store(0)
 			w = &writer{cfg: c, stage: s, links: map[string]bool{}, meter: meter}
-			sum, err := c.fill(ctx, w, isDir, format)
-			if err != nil {
+			if c.kind() == "git" {
+				if err := gitSource.checkout(ctx, c, commit, ref, w); err != nil {
+					return err
+				}
+			} else if sum, err := c.fill(ctx, w, isDir, format); err != nil {
 				return err
-			}
-			if digest == "" || !isDir {
+			} else if !isDir {
 				if c.SHA256 != "" && sum != c.SHA256 {
 					return retry.Permanent(exitcode.WithCode(exitcode.Failure,
 						fmt.Errorf("%s: sha256 %s, want %s (--sha256); nothing is published", display, sum, c.SHA256)))
 				}
 				digest = sum
 			}
-			b, _ := json.MarshalIndent(marker{Source: display, Kind: map[bool]string{true: "dir", false: "archive"}[isDir], SHA256: digest,
+			kind := map[bool]string{true: "dir", false: "archive"}[isDir]
+			if c.kind() == "git" {
+				kind = "git"
+			}
+			b, _ := json.MarshalIndent(marker{Source: display, Kind: kind, Digest: digest, Ref: ref,
 				Files: w.entries, Bytes: w.bytes, SeededAt: time.Now().UTC()}, "", "  ")
 			return s.WriteMeta(markerName, append(b, '\n'))
 		})
@@ -239,7 +283,7 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	slog.InfoContext(ctx, "seeded", "target", c.Target, "entries", w.entries, "bytes", w.bytes, "sha256", digest, "changed", changed,
+	slog.InfoContext(ctx, "seeded", "target", c.Target, "entries", w.entries, "bytes", w.bytes, "digest", digest, "changed", changed,
 		"elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
 }

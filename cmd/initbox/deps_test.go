@@ -108,7 +108,7 @@ func TestMakefileLinksAreDispatched(t *testing.T) {
 // it has instead of failing obscurely.
 func TestBuildTagsCompileCheckersOut(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "initbox-small")
-	tags := "initbox_no_postgres,initbox_no_mysql,initbox_no_redis,initbox_no_grpc,initbox_no_k8s,initbox_no_vault,initbox_no_s3"
+	tags := "initbox_no_postgres,initbox_no_mysql,initbox_no_redis,initbox_no_grpc,initbox_no_k8s,initbox_no_vault,initbox_no_s3,initbox_no_git"
 	build := exec.Command("go", "build", "-tags", tags, "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -129,10 +129,14 @@ func TestBuildTagsCompileCheckersOut(t *testing.T) {
 	if !strings.Contains(string(out), `unknown scheme \"s3\"`) {
 		t.Errorf("fetch s3:// in a build without it:\n%s", out)
 	}
+	out, _ = exec.Command(bin, "seed", "git+https://example.com/repo.git", t.TempDir()).CombinedOutput()
+	if !strings.Contains(string(out), "git sources are not in this build") {
+		t.Errorf("seed git in a build without it:\n%s", out)
+	}
 	for _, dep := range goList(t, "-tags", tags, ".")[0].Deps {
 		for _, heavy := range []string{"github.com/jackc/pgx", "github.com/go-sql-driver/mysql", "github.com/hashicorp/",
 			"github.com/initbox/initbox/wait/k8s", "github.com/initbox/initbox/wait/grpc", "github.com/initbox/initbox/wait/redis",
-			"github.com/initbox/initbox/fetch/vault", "github.com/aws/", "github.com/initbox/initbox/fetch/s3"} {
+			"github.com/initbox/initbox/fetch/vault", "github.com/aws/", "github.com/initbox/initbox/fetch/s3", "github.com/go-git/"} {
 			if strings.HasPrefix(dep, heavy) {
 				t.Errorf("%s is still linked with %s", dep, tags)
 			}

@@ -110,7 +110,9 @@ func (m *MinIO) Start() {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if resp, err := client.Get(m.Endpoint + "/minio/health/live"); err == nil {
+		// ready, not live: live answers before the object layer is up, when
+		// requests still get XMinioServerNotInitialized.
+		if resp, err := client.Get(m.Endpoint + "/minio/health/ready"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -115,8 +116,23 @@ func (pg *Postgres) StartStandby() {
 	waitPort(pg.t, pg.Addr(), 60*time.Second, func() string { return readFile(pg.logFile) })
 }
 
-// Promote turns a standby into a primary that accepts connections.
-func (pg *Postgres) Promote() { pg.ctl("-w", "promote") }
+// Promote turns a standby into a primary that accepts connections. A
+// standby that is still starting (already answering 57P03) is not yet "in
+// standby mode" for pg_ctl: that is retried.
+func (pg *Postgres) Promote() {
+	pg.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := pg.as.command(filepath.Join(pg.bin, "pg_ctl"), "-D", pg.Data, "-w", "promote").CombinedOutput()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(string(out), "not in standby mode") || time.Now().After(deadline) {
+			pg.t.Fatalf("pg_ctl promote: %v\n%s\n%s", err, out, readFile(pg.logFile))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // SQL runs statements as the superuser through psql on the Unix socket.
 func (pg *Postgres) SQL(stmts string) {

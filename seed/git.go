@@ -1,0 +1,171 @@
+//go:build !initbox_no_git
+
+package seed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/memory"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/initbox/initbox/internal/redact"
+	"github.com/initbox/initbox/internal/retry"
+)
+
+func init() { gitSource = &goGit{} }
+
+// goGit checks out a repository with go-git: no git binary in the image.
+// The clone is shallow and in memory; the commit's tree is written entry by
+// entry through the same checks as an archive's.
+type goGit struct{}
+
+func (goGit) auth(c Config) (transport.AuthMethod, error) {
+	switch {
+	case c.GitTokenFile != "":
+		b, err := os.ReadFile(c.GitTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--git-token-file: %w", err)
+		}
+		token := strings.TrimSpace(string(b))
+		redact.Register(token)
+		return &githttp.BasicAuth{Username: "git", Password: token}, nil
+	case c.SSHKeyFile != "":
+		keys, err := gitssh.NewPublicKeysFromFile("git", c.SSHKeyFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("--ssh-key-file: %w", err)
+		}
+		if c.KnownHosts == "" {
+			return nil, errors.New("--ssh-key-file needs --known-hosts: host keys are always checked")
+		}
+		cb, err := knownhosts.New(c.KnownHosts)
+		if err != nil {
+			return nil, fmt.Errorf("--known-hosts: %w", err)
+		}
+		keys.HostKeyCallback = cb
+		return keys, nil
+	}
+	return nil, nil
+}
+
+// resolve asks the remote which commit a ref names (ls-remote), without
+// cloning: a re-run whose commit is seeded already stops there. A full
+// commit hash resolves to itself.
+func (g goGit) resolve(ctx context.Context, c Config) (string, string, error) {
+	if isHash(c.Ref) {
+		return strings.ToLower(c.Ref), "", nil
+	}
+	auth, err := g.auth(c)
+	if err != nil {
+		return "", "", retry.Permanent(err)
+	}
+	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.gitURL()}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth, PeelingOption: git.AppendPeeled})
+	if err != nil {
+		return "", "", classifyGit(err, c)
+	}
+	want := []plumbing.ReferenceName{plumbing.NewBranchReferenceName(c.Ref), plumbing.NewTagReferenceName(c.Ref), plumbing.ReferenceName(c.Ref)}
+	if c.Ref == "" {
+		want = []plumbing.ReferenceName{plumbing.HEAD}
+	}
+	byName := map[plumbing.ReferenceName]*plumbing.Reference{}
+	for _, r := range refs {
+		byName[r.Name()] = r
+	}
+	for _, n := range want {
+		r, ok := byName[n]
+		if !ok {
+			continue
+		}
+		if r.Type() == plumbing.SymbolicReference {
+			if t, ok := byName[r.Target()]; ok {
+				return t.Hash().String(), string(t.Name()), nil
+			}
+			continue
+		}
+		if peeled, ok := byName[plumbing.ReferenceName(string(n)+"^{}")]; ok {
+			return peeled.Hash().String(), string(n), nil // an annotated tag: its commit
+		}
+		return r.Hash().String(), string(n), nil
+	}
+	return "", "", retry.Permanent(fmt.Errorf("%s: no branch or tag %q", redact.URLString(c.gitURL()), c.Ref))
+}
+
+// checkout clones the commit and writes its tree (or --subdir of it).
+func (g goGit) checkout(ctx context.Context, c Config, commit, ref string, w *writer) error {
+	auth, err := g.auth(c)
+	if err != nil {
+		return retry.Permanent(err)
+	}
+	opts := &git.CloneOptions{URL: c.gitURL(), Auth: auth, NoCheckout: true, Tags: git.NoTags}
+	if ref != "" {
+		opts.ReferenceName, opts.SingleBranch, opts.Depth = plumbing.ReferenceName(ref), true, 1
+	}
+	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
+	if err != nil {
+		return classifyGit(err, c)
+	}
+	co, err := repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		return retry.Permanent(fmt.Errorf("%s: commit %s: %w", redact.URLString(c.gitURL()), commit, err))
+	}
+	tree, err := co.Tree()
+	if err != nil {
+		return retry.Permanent(err)
+	}
+	return permanent(tree.Files().ForEach(func(f *object.File) error {
+		e := entry{name: f.Name, mode: 0o644}
+		switch f.Mode {
+		case filemode.Executable:
+			e.mode = 0o755
+		case filemode.Regular, filemode.Deprecated:
+		case filemode.Symlink:
+			target, err := f.Contents()
+			if err != nil {
+				return err
+			}
+			e.kind, e.link = symlink, target
+			return w.put(e)
+		default:
+			return nil // submodules (commits) are not followed
+		}
+		r, err := f.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		e.kind, e.body = file, io.Reader(r)
+		return w.put(e)
+	}))
+}
+
+func isHash(s string) bool {
+	return len(s) == 40 && strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
+}
+
+// classifyGit: authentication and a missing repository are permanent;
+// the network is retried.
+func classifyGit(err error, c Config) error {
+	msg := fmt.Errorf("%s: %v", redact.URLString(c.gitURL()), redact.Scrub(err.Error()))
+	switch {
+	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
+		return retry.Permanent(fmt.Errorf("%w; not retried: check --git-token-file or --ssh-key-file", msg))
+	case errors.Is(err, transport.ErrRepositoryNotFound), errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return retry.Permanent(msg)
+	case strings.Contains(err.Error(), "knownhosts"), strings.Contains(err.Error(), "host key"):
+		return retry.Permanent(fmt.Errorf("%w; not retried: the host key is not in --known-hosts", msg))
+	}
+	return msg
+}
