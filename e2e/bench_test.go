@@ -484,3 +484,80 @@ func countFiles(b *testing.B, dir string) int {
 	})
 	return n
 }
+
+// BenchmarkSeed: 10,000 small files (4 KiB, in 100 directories) and one
+// 1 GiB file, seeded from a directory against `cp -a`, and from a tar.gz
+// against `tar -xzf`; and the disk's own write rate (dd with fsync) in the
+// same run. Best of 3 after a sync.
+func BenchmarkSeed(b *testing.B) {
+	src := b.TempDir()
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	small, big := filepath.Join(src, "small"), filepath.Join(src, "big")
+	buf := make([]byte, 4096)
+	for i := range 10000 {
+		d := filepath.Join(small, fmt.Sprintf("d%02d", i%100))
+		must(os.MkdirAll(d, 0o755))
+		rand.Read(buf)
+		must(os.WriteFile(filepath.Join(d, fmt.Sprintf("f%05d", i)), buf, 0o644))
+	}
+	must(os.MkdirAll(big, 0o755))
+	f, err := os.Create(filepath.Join(big, "big.bin"))
+	must(err)
+	_, err = io.CopyN(f, rand.Reader, 1<<30)
+	must(err)
+	f.Close()
+	for _, name := range []string{"small", "big"} {
+		cmd := exec.Command("tar", "-czf", filepath.Join(src, name+".tar.gz"), "-C", filepath.Join(src, name), ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("tar: %v\n%s", err, out)
+		}
+	}
+	root := b.TempDir()
+	run := func(args ...string) time.Duration {
+		syscall.Sync()
+		start := time.Now()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return time.Since(start)
+	}
+	for _, w := range []struct {
+		name  string
+		bytes int64
+	}{{"10000x4KiB", 10000 * 4096}, {"1GiB", 1 << 30}} {
+		b.Run(w.name, func(b *testing.B) {
+			data := filepath.Join(src, map[string]string{"10000x4KiB": "small", "1GiB": "big"}[w.name])
+			best := map[string]time.Duration{}
+			for b.Loop() {
+				for rep := range 3 {
+					out := func(tool string) string { return filepath.Join(root, fmt.Sprintf("%s-%s-%d", w.name, tool, rep)) }
+					times := map[string]time.Duration{
+						"seed-dir": run(binaryPath(), "seed", data, out("seed-dir"), "--log-level", "warn"),
+						"cp-a":     run("cp", "-a", data, out("cp-a")),
+						"seed-tgz": run(binaryPath(), "seed", data+".tar.gz", out("seed-tgz"), "--log-level", "warn"),
+					}
+					os.MkdirAll(out("tar"), 0o755)
+					times["tar-xzf"] = run("tar", "-xzf", data+".tar.gz", "-C", out("tar"))
+					if w.name == "1GiB" {
+						times["dd-fsync"] = run("dd", "if="+filepath.Join(data, "big.bin"), "of="+out("dd"), "bs=1M", "conv=fsync", "status=none")
+					}
+					for tool, d := range times {
+						if cur, ok := best[tool]; !ok || d < cur {
+							best[tool] = d
+						}
+						os.RemoveAll(out(tool))
+					}
+				}
+			}
+			for tool, d := range best {
+				b.ReportMetric(float64(w.bytes)/d.Seconds()/(1<<20), tool+"-MiB/s")
+			}
+			b.ReportMetric(best["cp-a"].Seconds()/best["seed-dir"].Seconds(), "x-speed-of-cp-a")
+			b.ReportMetric(best["tar-xzf"].Seconds()/best["seed-tgz"].Seconds(), "x-speed-of-tar")
+		})
+	}
+}

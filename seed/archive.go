@@ -66,7 +66,7 @@ func extractTar(r io.Reader, format string, w *writer) error {
 		if err != nil {
 			return fmt.Errorf("reading the archive: %w", err)
 		}
-		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), body: tr}
+		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), body: tr, size: -1}
 		switch h.Typeflag {
 		case tar.TypeReg:
 			e.kind = file
@@ -101,7 +101,7 @@ func extractZip(f *os.File, w *writer) error {
 	}
 	for _, zf := range zr.File {
 		mode := zf.Mode()
-		e := entry{name: zf.Name, mode: mode.Perm()}
+		e := entry{name: zf.Name, mode: mode.Perm(), size: -1}
 		switch {
 		case mode.IsDir():
 			e.kind = dir
@@ -157,7 +157,7 @@ func copyTree(root string, w *writer) error {
 		if err != nil {
 			return err
 		}
-		e := entry{name: rel, mode: info.Mode().Perm()}
+		e := entry{name: rel, mode: info.Mode().Perm(), size: info.Size()}
 		switch {
 		case d.IsDir():
 			e.kind = dir

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 
@@ -29,6 +30,7 @@ type entry struct {
 	mode fs.FileMode
 	link string // a symlink's target
 	body io.Reader
+	size int64 // when known (-1 otherwise): a file from a tree is copied by the kernel
 }
 
 // writer puts entries into a staged version: it maps names (strip,
@@ -107,6 +109,15 @@ func (w *writer) put(e entry) error {
 		mode = w.cfg.Chmod
 	}
 	return w.stage.WriteMode(name, mode, func(out io.Writer) error {
+		if f, ok := e.body.(*os.File); ok && e.size >= 0 {
+			// A file of a tree: its size is known, so the limit is checked
+			// up front and the copy is the kernel's (copy_file_range).
+			if err := w.count(e.size); err != nil {
+				return err
+			}
+			_, err := io.Copy(out, f)
+			return err
+		}
 		_, err := io.Copy(out, &limited{r: e.body, w: w})
 		return err
 	})
@@ -139,10 +150,18 @@ type limited struct {
 
 func (l *limited) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
-	l.w.bytes += int64(n)
-	l.w.meter.Bytes.Add(int64(n))
-	if l.w.cfg.MaxBytes > 0 && l.w.bytes > l.w.cfg.MaxBytes {
-		return n, fmt.Errorf("the source expands to more than %d bytes (--max-bytes); raise it if the source is trusted", l.w.cfg.MaxBytes)
+	if cerr := l.w.count(int64(n)); cerr != nil {
+		return n, cerr
 	}
 	return n, err
+}
+
+// count adds n bytes written and enforces --max-bytes.
+func (w *writer) count(n int64) error {
+	w.bytes += n
+	w.meter.Bytes.Add(n)
+	if w.cfg.MaxBytes > 0 && w.bytes > w.cfg.MaxBytes {
+		return fmt.Errorf("the source expands to more than %d bytes (--max-bytes); raise it if the source is trusted", w.cfg.MaxBytes)
+	}
+	return nil
 }

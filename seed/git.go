@@ -126,7 +126,7 @@ func (g goGit) checkout(ctx context.Context, c Config, commit, ref string, w *wr
 		return retry.Permanent(err)
 	}
 	return permanent(tree.Files().ForEach(func(f *object.File) error {
-		e := entry{name: f.Name, mode: 0o644}
+		e := entry{name: f.Name, mode: 0o644, size: -1}
 		switch f.Mode {
 		case filemode.Executable:
 			e.mode = 0o755

@@ -397,3 +397,17 @@ func TestUsageErrors(t *testing.T) {
 		t.Error("a usage error created the target")
 	}
 }
+
+// A directory's files are copied by the kernel, and still count against
+// --max-bytes.
+func TestDirectoryLimit(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "src/big.bin"), bytes.Repeat([]byte("z"), 5000))
+	err := seed(t, Config{Src: filepath.Join(dir, "src"), Target: filepath.Join(dir, "t"), MaxBytes: 1000})
+	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "more than 1000 bytes") {
+		t.Errorf("err = %v", err)
+	}
+	if err := seed(t, Config{Src: filepath.Join(dir, "src"), Target: filepath.Join(dir, "t")}); err != nil || len(readFile(t, filepath.Join(dir, "t/big.bin"))) != 5000 {
+		t.Errorf("copy: %v", err)
+	}
+}
