@@ -80,7 +80,7 @@ image: build ## build the initbox image (FROM scratch, nothing pulled) as $(IMAG
 	$(call build-image,images/Dockerfile,build/image,$(IMAGE_NAME))
 	@docker image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
 
-images: image ## the initbox image plus the test/demo images (busybox app, testbin)
+images: image ## the initbox image plus the test/demo images (busybox app, testbin, seeddata)
 	@test -x $(BUSYBOX) || { echo "$(BUSYBOX) missing: apt-get install busybox-static (.ci/run does)"; exit 1; }
 	rm -rf build/busybox && mkdir -p build/busybox/rootfs/bin build/busybox/rootfs/tmp
 	chmod 1777 build/busybox/rootfs/tmp
@@ -90,6 +90,11 @@ images: image ## the initbox image plus the test/demo images (busybox app, testb
 	rm -rf build/testbin && mkdir -p build/testbin/rootfs
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/testbin/rootfs/testbin ./e2e/testbin
 	$(call build-image,images/testbin.Dockerfile,build/testbin,initbox-testbin)
+	rm -rf build/seeddata && mkdir -p build/seeddata/rootfs
+	cp build/initbox build/seeddata/rootfs/initbox
+	cp -a e2e/testdata/seed-data build/seeddata/rootfs/seed-data
+	e2e/testdata/make-repo.sh $(CURDIR)/build/seeddata/rootfs/repo.git
+	$(call build-image,images/seeddata.Dockerfile,build/seeddata,initbox-seeddata)
 	$(MAKE) -s image-postgres image-vault image-minio
 
 PGBIN = $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))

@@ -25,7 +25,7 @@ import (
 
 // images are the tags built for this run by `make images`.
 var images struct {
-	initbox, busybox, testbin, postgres, vault, minio string
+	initbox, busybox, testbin, postgres, vault, minio, seeddata string
 }
 
 // repoRoot is the module root (this package lives in e2e/).
@@ -73,9 +73,10 @@ func setup(m *testing.M) int {
 	}
 	images.initbox, images.busybox, images.testbin = "initbox:"+tag, "initbox-busybox:"+tag, "initbox-testbin:"+tag
 	images.postgres, images.vault, images.minio = "initbox-postgres:"+tag, "initbox-vault:"+tag, "initbox-minio:"+tag
+	images.seeddata = "initbox-seeddata:" + tag
 	defer func() {
 		// Drop this run's tags; the content-keyed tags stay as the cache.
-		exec.Command("docker", "rmi", images.initbox, images.busybox, images.testbin, images.postgres, images.vault, images.minio).Run()
+		exec.Command("docker", "rmi", images.initbox, images.busybox, images.testbin, images.postgres, images.vault, images.minio, images.seeddata).Run()
 	}()
 	return m.Run()
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-git/go-git/v5"
@@ -15,8 +17,11 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -25,7 +30,25 @@ import (
 	"github.com/initbox/initbox/internal/retry"
 )
 
-func init() { gitSource = &goGit{} }
+func init() {
+	gitSource = &goGit{}
+	// file:// in-process: go-git's own would run git-upload-pack, which a
+	// FROM scratch image does not have.
+	client.InstallProtocol("file", server.NewServer(worktreeLoader{}))
+}
+
+// worktreeLoader serves file:// repositories in process, bare or not (a
+// working tree's .git).
+type worktreeLoader struct{}
+
+func (worktreeLoader) Load(ep *transport.Endpoint) (storer.Storer, error) {
+	if fi, err := os.Stat(filepath.Join(ep.Path, ".git")); err == nil && fi.IsDir() {
+		e := *ep
+		e.Path = filepath.Join(ep.Path, ".git")
+		return server.DefaultLoader.Load(&e)
+	}
+	return server.DefaultLoader.Load(ep)
+}
 
 // goGit checks out a repository with go-git: no git binary in the image.
 // The clone is shallow and in memory; the commit's tree is written entry by
@@ -111,13 +134,22 @@ func (g goGit) checkout(ctx context.Context, c Config, commit, ref string, w *wr
 	}
 	opts := &git.CloneOptions{URL: c.gitURL(), Auth: auth, NoCheckout: true, Tags: git.NoTags}
 	if ref != "" {
-		opts.ReferenceName, opts.SingleBranch, opts.Depth = plumbing.ReferenceName(ref), true, 1
+		opts.ReferenceName, opts.SingleBranch = plumbing.ReferenceName(ref), true
+		if !strings.HasPrefix(c.gitURL(), "file://") {
+			opts.Depth = 1 // the in-process file:// server does not do shallow clones
+		}
 	}
 	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
 	if err != nil {
 		return classifyGit(err, c)
 	}
 	co, err := repo.CommitObject(plumbing.NewHash(commit))
+	if err != nil {
+		// A server that does not peel tags named the annotated tag itself.
+		if tag, terr := repo.TagObject(plumbing.NewHash(commit)); terr == nil {
+			co, err = tag.Commit()
+		}
+	}
 	if err != nil {
 		return retry.Permanent(fmt.Errorf("%s: commit %s: %w", redact.URLString(c.gitURL()), commit, err))
 	}
@@ -163,6 +195,8 @@ func classifyGit(err error, c Config) error {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return retry.Permanent(fmt.Errorf("%w; not retried: check --git-token-file or --ssh-key-file", msg))
 	case errors.Is(err, transport.ErrRepositoryNotFound), errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return retry.Permanent(msg)
+	case errors.Is(err, exec.ErrNotFound), strings.Contains(err.Error(), "unsupported capability"):
 		return retry.Permanent(msg)
 	case strings.Contains(err.Error(), "knownhosts"), strings.Contains(err.Error(), "host key"):
 		return retry.Permanent(fmt.Errorf("%w; not retried: the host key is not in --known-hosts", msg))

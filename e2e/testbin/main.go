@@ -5,9 +5,13 @@
 //	testbin listen -after 5s -addr :5432 listen after a delay; log the moment it listens
 //	testbin pg -url postgres://…         connect once (no retry), run a query, exit 0 or 1
 //	testbin s3put -endpoint URL BUCKET KEY=CONTENT…  create the bucket, put the objects
+//	testbin s3put -tgz KEY BUCKET NAME=CONTENT…        put one tar.gz of those entries
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
@@ -90,8 +94,18 @@ func main() {
 	case "s3put":
 		fs := flag.NewFlagSet("s3put", flag.ExitOnError)
 		endpoint := fs.String("endpoint", "http://minio:9000", "S3 endpoint")
+		tgz := fs.String("tgz", "", "put one tar.gz at this key holding the NAME=CONTENT entries instead")
 		fs.Parse(os.Args[2:])
-		if err := s3put(*endpoint, fs.Arg(0), fs.Args()[1:]); err != nil {
+		objects := fs.Args()[1:]
+		if *tgz != "" {
+			b, err := tarGz(objects)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "s3put:", err)
+				os.Exit(1)
+			}
+			objects = []string{*tgz + "=" + string(b)}
+		}
+		if err := s3put(*endpoint, fs.Arg(0), objects); err != nil {
 			fmt.Fprintln(os.Stderr, "s3put:", err)
 			os.Exit(1)
 		}
@@ -128,4 +142,30 @@ func s3put(endpoint, bucket string, objects []string) error {
 		fmt.Printf("put s3://%s/%s (%d bytes)\n", bucket, k, len(v))
 	}
 	return nil
+}
+
+// tarGz builds a tar.gz of NAME=CONTENT entries (mode 0644; a NAME ending in
+// "*" is made executable, without the star).
+func tarGz(entries []string) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, e := range entries {
+		name, body, _ := strings.Cut(e, "=")
+		mode := int64(0o644)
+		if n, ok := strings.CutSuffix(name, "*"); ok {
+			name, mode = n, 0o755
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		tw.Write([]byte(body))
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
