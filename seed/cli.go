@@ -83,6 +83,9 @@ Examples:
 			if err := c.Validate(); err != nil {
 				return exitcode.Usage(err)
 			}
+			if clix.CheckOnly(ctx.Context) {
+				return nil
+			}
 			return Run(ctx.Context, c)
 		},
 	}

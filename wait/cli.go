@@ -102,6 +102,9 @@ Examples:
 			if err := c.Validate(); err != nil {
 				return exitcode.Usage(err)
 			}
+			if clix.CheckOnly(ctx.Context) {
+				return nil
+			}
 			if err := Run(ctx.Context, c); err != nil {
 				return err
 			}

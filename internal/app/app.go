@@ -32,6 +32,7 @@ import (
 	"github.com/initbox/initbox/internal/termlog"
 	"github.com/initbox/initbox/internal/version"
 	"github.com/initbox/initbox/render"
+	"github.com/initbox/initbox/run"
 	"github.com/initbox/initbox/seed"
 	"github.com/initbox/initbox/wait"
 )
@@ -62,12 +63,22 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 // commands returns the commands, freshly built (each holds its own Config),
 // with the flags every command shares bound to common, and logging set up
 // on stderr before a command runs.
-func commands(common *clix.Common, stderr io.Writer) []*cli.Command {
+func commands(common *clix.Common, stdin io.Reader, stdout, stderr io.Writer) []*cli.Command {
+	// run executes its steps with Main, in this process: the same parsing,
+	// logging and exit codes as a step run alone.
+	step := func(ctx context.Context, argv []string, check bool) int {
+		if check {
+			ctx = clix.WithCheckOnly(ctx)
+		}
+		argv = append(argv, "--log-format", common.Log.Format, "--log-level", common.Log.Level)
+		return Main(ctx, append([]string{"initbox"}, argv...), stdin, stdout, stderr)
+	}
 	cmds := []*cli.Command{
 		wait.Command(),
 		fetch.Command(),
 		render.Command(),
 		seed.Command(),
+		run.Command(step),
 		{
 			Name:  "version",
 			Usage: "print version, commit and Go version",
@@ -111,7 +122,7 @@ Every flag can also be set as INITBOX_<COMMAND>_<FLAG> (INITBOX_WAIT_TIMEOUT=60s
 // Main runs initbox with args (os.Args) and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var common clix.Common
-	cmds := commands(&common, stderr)
+	cmds := commands(&common, stdin, stdout, stderr)
 	app := &cli.App{
 		Name:               "initbox",
 		Usage:              "bootstrap steps for init containers and one-shot services",

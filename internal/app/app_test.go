@@ -20,7 +20,7 @@ import (
 )
 
 func TestNormalize(t *testing.T) {
-	cmds := commands(&clix.Common{}, io.Discard)
+	cmds := commands(&clix.Common{}, strings.NewReader(""), io.Discard, io.Discard)
 	tests := []struct {
 		name string
 		in   []string

@@ -7,6 +7,7 @@
 package clix
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -85,4 +86,18 @@ func Args(c *cli.Context) (args, tail []string) {
 		}
 	}
 	return all, nil
+}
+
+type checkOnlyKey struct{}
+
+// WithCheckOnly marks ctx so that a command validates its options and
+// stops before doing anything (initbox run --check).
+func WithCheckOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, checkOnlyKey{}, true)
+}
+
+// CheckOnly reports whether ctx asks a command only to validate.
+func CheckOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(checkOnlyKey{}).(bool)
+	return v
 }
