@@ -561,3 +561,56 @@ func BenchmarkSeed(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRunVsContainers: the same four steps (wait, render, seed, wait)
+// as four init containers, and as one init container running a plan, on
+// the pod harness. Each pod also runs the same preparing container and main
+// container, so the difference is what the extra containers cost. Median
+// of 3 pods each.
+func BenchmarkRunVsContainers(b *testing.B) {
+	script := "mkdir -p /work/tpl /work/seed\n" +
+		"echo 'region={{ .Env.APP_REGION }}' > /work/tpl/a.conf.tmpl\n" +
+		"echo hi > /work/seed/index.html\n" +
+		"touch /work/ready\n" +
+		"printf '%s\\n' 'version: 1' 'steps:' '  - wait: {targets: [\"file:///work/ready\"]}'" +
+		" '  - render: {src: /work/tpl/, out: /work/out/, env-prefix: APP_}' '  - seed: {source: /work/seed, target: /work/site}'" +
+		" '  - wait: {targets: [\"file:///work/out/a.conf\"]}' > /work/plan.yaml\n"
+	work := map[string]string{"work": "/work"}
+	prep := Container{Name: "prep", Image: images.busybox, VolumeMounts: work, Args: []string{"-c", script}}
+	env := map[string]string{"APP_REGION": "eu-west-1"}
+	step := func(name string, args ...string) Container {
+		return Container{Name: name, Image: images.initbox, Restricted: true, Env: env, VolumeMounts: work, Args: args}
+	}
+	pods := map[string][]Container{
+		"4-containers": {prep,
+			step("wait", "wait", "file:///work/ready"),
+			step("render", "render", "/work/tpl/", "--out", "/work/out/", "--env-prefix", "APP_"),
+			step("seed", "seed", "/work/seed", "/work/site"),
+			step("wait2", "wait", "file:///work/out/a.conf")},
+		"1-run": {prep, step("run", "run", "/work/plan.yaml")},
+	}
+	mainC := []Container{{Name: "main", Image: images.busybox, VolumeMounts: work, Args: []string{"-c", "cat /work/out/a.conf /work/site/index.html"}}}
+	med := map[string]time.Duration{}
+	for b.Loop() {
+		for name, init := range pods {
+			var took []time.Duration
+			for range 3 {
+				start := time.Now()
+				st := RunPod(b, Pod{Name: "bench", Volumes: []string{"work"}, InitContainers: init, Containers: mainC})
+				took = append(took, time.Since(start))
+				for _, s := range append(st.Init, st.Main...) {
+					if s.ExitCode != 0 {
+						b.Fatalf("%s: %s exited %d:\n%s", name, s.Name, s.ExitCode, s.Logs)
+					}
+				}
+				if m := st.Get(b, "main").Logs; !strings.Contains(m, "region=eu-west-1") || !strings.Contains(m, "hi") {
+					b.Fatalf("%s: main saw %q", name, m)
+				}
+			}
+			med[name] = median(took)
+		}
+	}
+	b.ReportMetric(ms(med["4-containers"]), "4-containers-pod-ms")
+	b.ReportMetric(ms(med["1-run"]), "1-run-pod-ms")
+	b.ReportMetric(ms(med["4-containers"]-med["1-run"]), "saved-ms")
+}

@@ -87,7 +87,7 @@ type PodStatus struct {
 }
 
 // Get returns the status of the container called name.
-func (p *PodStatus) Get(t *testing.T, name string) Status {
+func (p *PodStatus) Get(t testing.TB, name string) Status {
 	t.Helper()
 	for _, s := range append(append([]Status{}, p.Init...), p.Main...) {
 		if s.Name == name {
@@ -106,7 +106,7 @@ func unique(prefix string) string {
 }
 
 // NewNetwork creates a Docker network removed when the test ends.
-func NewNetwork(t *testing.T) string {
+func NewNetwork(t testing.TB) string {
 	t.Helper()
 	nw, err := network.New(t.Context())
 	testcontainers.CleanupNetwork(t, nw)
@@ -119,12 +119,12 @@ func NewNetwork(t *testing.T) string {
 // Service starts a long-running container on a network under an alias, like
 // a Kubernetes Service in front of another pod. It is removed when the test
 // ends.
-func Service(t *testing.T, networkName, alias string, c Container) testcontainers.Container {
+func Service(t testing.TB, networkName, alias string, c Container) testcontainers.Container {
 	t.Helper()
 	return serviceWithVolumes(t, networkName, alias, c, nil)
 }
 
-func serviceWithVolumes(t *testing.T, networkName, alias string, c Container, volumes map[string]string) testcontainers.Container {
+func serviceWithVolumes(t testing.TB, networkName, alias string, c Container, volumes map[string]string) testcontainers.Container {
 	t.Helper()
 	req := request(c)
 	for vol, path := range c.VolumeMounts {
@@ -142,7 +142,7 @@ func serviceWithVolumes(t *testing.T, networkName, alias string, c Container, vo
 
 // RunPod runs a pod to completion and returns what happened. Containers,
 // volumes and networks are removed when the test ends, pass or fail.
-func RunPod(t *testing.T, pod Pod) *PodStatus {
+func RunPod(t testing.TB, pod Pod) *PodStatus {
 	t.Helper()
 	ctx := t.Context()
 	if pod.Timeout == 0 {
@@ -190,7 +190,7 @@ func RunPod(t *testing.T, pod Pod) *PodStatus {
 // emptyDir creates a Docker volume with the mode the kubelet gives an
 // emptyDir (0777), so that non-root containers can write to it; with memory,
 // a tmpfs, as for medium: Memory.
-func emptyDir(t *testing.T, name string, memory bool) string {
+func emptyDir(t testing.TB, name string, memory bool) string {
 	t.Helper()
 	vol := unique("vol-" + name)
 	cli, err := testcontainers.NewDockerClientWithOpts(t.Context())
@@ -243,7 +243,7 @@ func request(c Container) testcontainers.ContainerRequest {
 	return req
 }
 
-func runToCompletion(t *testing.T, ctx context.Context, c Container, netns container.NetworkMode, volumes map[string]string, timeout time.Duration) Status {
+func runToCompletion(t testing.TB, ctx context.Context, c Container, netns container.NetworkMode, volumes map[string]string, timeout time.Duration) Status {
 	t.Helper()
 	termLog := filepath.Join(t.TempDir(), "termination-log")
 	if err := os.WriteFile(termLog, nil, 0o666); err != nil {
