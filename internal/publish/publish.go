@@ -178,15 +178,26 @@ func (s *Stage) claim(name string) error {
 	if s.claimed[name] {
 		return fmt.Errorf("name %q: given twice", name)
 	}
-	if dir := path.Dir(name); dir != "." && !s.dirs[dir] {
-		if err := s.root.MkdirAll(dir, s.opts.dirMode()); err != nil {
+	if dir := path.Dir(name); dir != "." {
+		if err := s.mkdirLocked(dir); err != nil {
 			return fmt.Errorf("name %q: %w", name, err)
-		}
-		for ; dir != "."; dir = path.Dir(dir) {
-			s.dirs[dir] = true
 		}
 	}
 	s.claimed[name] = true
+	return nil
+}
+
+// mkdirLocked makes dir and its parents once; s.mu is held.
+func (s *Stage) mkdirLocked(dir string) error {
+	if s.dirs[dir] {
+		return nil
+	}
+	if err := s.root.MkdirAll(dir, s.opts.dirMode()); err != nil {
+		return err
+	}
+	for d := dir; d != "."; d = path.Dir(d) {
+		s.dirs[d] = true
+	}
 	return nil
 }
 
@@ -249,11 +260,8 @@ func (s *Stage) Mkdir(name string) error {
 	if s.dirs[name] {
 		return nil
 	}
-	if err := s.root.MkdirAll(name, s.opts.dirMode()); err != nil {
+	if err := s.mkdirLocked(name); err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
-	}
-	for d := name; d != "."; d = path.Dir(d) {
-		s.dirs[d] = true
 	}
 	s.dirNames = append(s.dirNames, name)
 	return nil
