@@ -114,7 +114,7 @@ func TestTCPReadyWhenListenerOpens(t *testing.T) {
 }
 
 func TestTimeoutNamesEveryTargetAndLastError(t *testing.T) {
-	refused := testnet.ClosedAddr(t, "tcp", "127.0.0.1")
+	refused := testnet.RefusingAddr(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))

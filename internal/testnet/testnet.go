@@ -5,7 +5,9 @@
 package testnet
 
 import (
+	"fmt"
 	"net"
+	"syscall"
 	"testing"
 )
 
@@ -32,4 +34,25 @@ func AcceptAndClose(ln net.Listener) {
 		}
 		c.Close()
 	}
+}
+
+// RefusingAddr returns 127.0.0.1:port where a connection is refused for as
+// long as the test runs: the port is bound by a socket that never listens,
+// so no other test can take it over (a closed port may be handed out again
+// at once, to a listener that lets connections hang).
+func RefusingAddr(tb testing.TB) string {
+	tb.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		tb.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }

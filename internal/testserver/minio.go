@@ -114,8 +114,16 @@ func (m *MinIO) Start() {
 		// requests still get XMinioServerNotInitialized.
 		if resp, err := client.Get(m.Endpoint + "/minio/health/ready"); err == nil {
 			resp.Body.Close()
+			// Ready can answer before the S3 API does (a request then gets
+			// 503 XMinioServerNotInitialized): an anonymous ListBuckets must
+			// be refused (403), not postponed.
 			if resp.StatusCode == http.StatusOK {
-				return
+				if api, err := client.Get(m.Endpoint + "/"); err == nil {
+					api.Body.Close()
+					if api.StatusCode != http.StatusServiceUnavailable {
+						return
+					}
+				}
 			}
 		}
 		select {

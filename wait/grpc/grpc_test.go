@@ -65,7 +65,7 @@ func TestNoHealthService(t *testing.T) {
 }
 
 func TestNotListening(t *testing.T) {
-	checktest.NotReady(t, checktest.New(t, New, "grpc://"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")), "refused")
+	checktest.NotReady(t, checktest.New(t, New, "grpc://"+testnet.RefusingAddr(t)), "refused")
 }
 
 func TestTLS(t *testing.T) {

@@ -32,7 +32,7 @@ func TestLifecycle(t *testing.T) {
 	checktest.NotReady(t, c, "connect")
 	m.Start()
 	checktest.Ready(t, c)
-	checktest.NotReady(t, checktest.New(t, New, "mysql://app@"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")+"/app"), "refused")
+	checktest.NotReady(t, checktest.New(t, New, "mysql://app@"+testnet.RefusingAddr(t)+"/app"), "refused")
 }
 
 func TestWrongCredentialsArePermanent(t *testing.T) {

@@ -36,7 +36,7 @@ func TestLifecycle(t *testing.T) {
 	pg.Start()
 	checktest.Ready(t, c)
 
-	checktest.NotReady(t, checktest.New(t, New, "postgres://app@"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")+"/app"), "refused")
+	checktest.NotReady(t, checktest.New(t, New, "postgres://app@"+testnet.RefusingAddr(t)+"/app"), "refused")
 }
 
 // Port open, database not accepting connections (SQLSTATE 57P03, as while

@@ -96,7 +96,7 @@ func TestNotRedis(t *testing.T) {
 		}
 	}()
 	checktest.Permanent(t, checktest.New(t, New, "redis://"+ln.Addr().String()), "does not speak RESP")
-	checktest.NotReady(t, checktest.New(t, New, "redis://"+testnet.ClosedAddr(t, "tcp", "127.0.0.1")), "refused")
+	checktest.NotReady(t, checktest.New(t, New, "redis://"+testnet.RefusingAddr(t)), "refused")
 }
 
 func TestNewErrors(t *testing.T) {
