@@ -106,11 +106,7 @@ func TestFetchFromS3IntoEmptyDir(t *testing.T) {
 		Containers: []Container{{Name: "main", Image: images.busybox, User: "1000:1000", VolumeMounts: map[string]string{"config": "/config"},
 			Args: []string{"-c", "cat /config/app.yaml /config/features/flags.json; ls /config"}}},
 	})
-	for _, s := range st.Init {
-		if s.ExitCode != 0 {
-			t.Fatalf("%s exited %d:\n%s", s.Name, s.ExitCode, s.Logs)
-		}
-	}
+	st.InitSucceeded(t)
 	logsContain(t, "fetch logs", st.Get(t, "fetch").Logs, "listed", "objects=2", "published")
 	main := st.Get(t, "main")
 	logsContain(t, "main output", main.Logs, "port: 8080", `{"beta": true}`, "app.yaml", "features")

@@ -86,6 +86,17 @@ type PodStatus struct {
 	Init, Main []Status
 }
 
+// InitSucceeded fails the test unless every init container exited 0, as a
+// pod must before its main containers count.
+func (p *PodStatus) InitSucceeded(t testing.TB) {
+	t.Helper()
+	for _, s := range p.Init {
+		if s.ExitCode != 0 {
+			t.Fatalf("%s exited %d:\n%s", s.Name, s.ExitCode, s.Logs)
+		}
+	}
+}
+
 // Get returns the status of the container called name.
 func (p *PodStatus) Get(t testing.TB, name string) Status {
 	t.Helper()

@@ -85,11 +85,7 @@ func TestKubernetesExamplePod(t *testing.T) {
 	}
 	st := RunPod(t, Pod{Name: pod.Name, Network: nw, Volumes: names, InitContainers: init,
 		Containers: []Container{convert(pod.Spec.Containers[0], images.busybox)}})
-	for _, s := range st.Init {
-		if s.ExitCode != 0 {
-			t.Fatalf("%s exited %d:\n%s", s.Name, s.ExitCode, s.Logs)
-		}
-	}
+	st.InitSucceeded(t)
 	app := st.Get(t, "app").Logs
 	logsContain(t, "app output", app, "database: pg.prod", "region: eu-west-1", "cat\ndog")
 	if strings.Contains(app, "e2e-Minio-Secret-1") {

@@ -32,11 +32,7 @@ func TestFetchThenRenderIntoEmptyDir(t *testing.T) {
 		Containers: []Container{{Name: "main", Image: images.busybox, User: "1000:1000", VolumeMounts: map[string]string{"config": "/config"},
 			Args: []string{"-c", "cat /config/app.yaml /config/nginx/site.conf"}}},
 	})
-	for _, s := range st.Init {
-		if s.ExitCode != 0 {
-			t.Fatalf("%s exited %d:\n%s", s.Name, s.ExitCode, s.Logs)
-		}
-	}
+	st.InitSucceeded(t)
 	logsContain(t, "render logs", st.Get(t, "render").Logs, "msg=rendered", "files=2")
 	main := st.Get(t, "main")
 	logsContain(t, "main output", main.Logs, "database: pg.prod:5432", "workers: 6", "region: eu-west-1", "server { listen 8080; server_name $host; }")

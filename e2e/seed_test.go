@@ -37,11 +37,7 @@ func TestSeedOneVolumeThreeWays(t *testing.T) {
 			"cd /data && for f in app/conf/app.yaml app/migrate.sh models/labels.txt models/run site/index.html; do " +
 				"echo \"$f $(stat -L -c '%a %u:%g' $f) $(head -n 1 $f)\"; done"}}},
 	})
-	for _, s := range st.Init {
-		if s.ExitCode != 0 {
-			t.Fatalf("%s exited %d:\n%s", s.Name, s.ExitCode, s.Logs)
-		}
-	}
+	st.InitSucceeded(t)
 	logsContain(t, "seed-git logs", st.Get(t, "seed-git").Logs, "msg=seeded", "digest=git:")
 	logsContain(t, "main output", st.Get(t, "main").Logs,
 		"app/conf/app.yaml 644 1000:1000 greeting: hello",

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -211,12 +210,22 @@ func Run(ctx context.Context, c Config) error {
 	} else if c.SHA256 != "" {
 		digest = c.SHA256 // a pinned download is known before it is made
 	}
+	policy := retry.Policy{Name: display, Interval: c.Interval, MaxInterval: c.MaxInterval, Report: func(a retry.Attempt) {
+		slog.InfoContext(ctx, "retrying", "what", display, "attempt", a.N, "elapsed", a.Elapsed.Round(time.Millisecond), "error", a.Err)
+	}}
+	markerKind := "archive"
+	switch {
+	case isDir:
+		markerKind = "dir"
+	case c.kind() == "git":
+		markerKind = "git"
+	}
 	var commit, ref string
 	if c.kind() == "git" {
 		if gitSource == nil {
 			return exitcode.Usage(errors.New("git sources are not in this build (initbox_no_git)"))
 		}
-		err := retry.Do(ctx, retry.Policy{Name: display, Interval: c.Interval, MaxInterval: c.MaxInterval}, func(ctx context.Context) error {
+		err := retry.Do(ctx, policy, func(ctx context.Context) error {
 			var err error
 			commit, ref, err = gitSource.resolve(ctx, c)
 			return err
@@ -247,9 +256,6 @@ func Run(ctx context.Context, c Config) error {
 	stop := meter.Start(ctx, c.ProgressEvery)
 	defer stop()
 	var w *writer
-	policy := retry.Policy{Name: display, Interval: c.Interval, MaxInterval: c.MaxInterval, Report: func(a retry.Attempt) {
-		slog.InfoContext(ctx, "retrying", "what", display, "attempt", a.N, "elapsed", a.Elapsed.Round(time.Millisecond), "error", a.Err)
-	}}
 	var changed bool
 	err := retry.Do(ctx, policy, func(ctx context.Context) error {
 		var err error
@@ -270,11 +276,7 @@ func Run(ctx context.Context, c Config) error {
 				}
 				digest = sum
 			}
-			kind := map[bool]string{true: "dir", false: "archive"}[isDir]
-			if c.kind() == "git" {
-				kind = "git"
-			}
-			b, _ := json.MarshalIndent(marker{Source: display, Kind: kind, Digest: digest, Ref: ref,
+			b, _ := json.MarshalIndent(marker{Source: display, Kind: markerKind, Digest: digest, Ref: ref,
 				Files: w.entries, Bytes: w.bytes, SeededAt: time.Now().UTC()}, "", "  ")
 			return s.WriteMeta(markerName, append(b, '\n'))
 		})
@@ -478,7 +480,7 @@ func fileDigest(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	var h hash.Hash = sha256.New()
+	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
