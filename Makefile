@@ -19,7 +19,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: help build test unit servers peers e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
+.PHONY: help build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -53,7 +53,7 @@ build/servers/vault: e2e/servers/go.mod e2e/servers/go.sum e2e/servers/main.go
 	mkdir -p build/servers
 	cd e2e/servers && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/$@.tmp . && mv $(CURDIR)/$@.tmp $(CURDIR)/$@
 
-e2e: ## end-to-end tests: images, the pod harness, docker-compose (needs Docker)
+e2e: k8s-tools ## end-to-end tests: images, the pod harness, docker-compose, helm and kustomize (needs Docker)
 	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/ 2>&1 | grep -Ev '^(20[0-9]{2}/|\s*$$)' ; exit $${PIPESTATUS[0]}
 
 lint: ## gofmt, go vet, staticcheck
@@ -139,9 +139,25 @@ demo-down: ## remove the demo's containers and volumes
 # Peer tools for `make bench` that come from Go modules.
 CONSUL_TEMPLATE_PIN := v0.41.1
 HELM_PIN := v3.22.0
+KUSTOMIZE_PIN := v5.7.1
 peers: build/peers/consul-template-$(CONSUL_TEMPLATE_PIN) build/peers/helm-$(HELM_PIN) ## build the Go peer tools of make bench (consul-template, helm)
 	ln -sf consul-template-$(CONSUL_TEMPLATE_PIN) build/peers/consul-template
 	ln -sf helm-$(HELM_PIN) build/peers/helm
+
+# The e2e tests render the Helm library chart with helm (built from its
+# module) and the kustomize components with `kubectl kustomize`, or with
+# kustomize built from its module where the machine has no kubectl.
+k8s-tools: build/peers/helm-$(HELM_PIN)
+	ln -sf helm-$(HELM_PIN) build/peers/helm
+	@command -v kubectl >/dev/null || $(MAKE) --no-print-directory build/peers/kustomize
+
+build/peers/kustomize: build/peers/kustomize-$(KUSTOMIZE_PIN)
+	ln -sf kustomize-$(KUSTOMIZE_PIN) $@
+
+build/peers/kustomize-$(KUSTOMIZE_PIN):
+	mkdir -p build/peers/gobin
+	GOBIN=$(CURDIR)/build/peers/gobin CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-s -w" sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_PIN)
+	mv build/peers/gobin/kustomize $@
 
 build/peers/consul-template-$(CONSUL_TEMPLATE_PIN):
 	mkdir -p build/peers/gobin

@@ -56,6 +56,15 @@ var (
 	}
 )
 
+// Resource names what a k8s://KIND/NAME target with a built-in kind reads:
+// the API group and resource a Role must allow "list" and "watch" on (a
+// Service is read through its EndpointSlices). ok is false for kinds found
+// by API discovery, which need the same verbs on their own resource.
+func Resource(kind string) (group, resource string, ok bool) {
+	b, ok := builtins[strings.ToLower(kind)]
+	return b.res.group, b.res.name, ok
+}
+
 // target is one parsed k8s:// URL.
 type target struct {
 	kindName, name, ns string

@@ -407,3 +407,18 @@ func TestNewErrors(t *testing.T) {
 		"k8s://user:pw@job/a":                     "not a host",
 	})
 }
+
+func TestResource(t *testing.T) {
+	for kind, want := range map[string][2]string{
+		"job": {"batch", "jobs"}, "Deployments.Apps": {"apps", "deployments"}, "po": {"", "pods"},
+		"svc": {"discovery.k8s.io", "endpointslices"}, "sts": {"apps", "statefulsets"},
+	} {
+		g, r, ok := Resource(kind)
+		if !ok || g != want[0] || r != want[1] {
+			t.Errorf("Resource(%q) = %q, %q, %v; want %q, %q", kind, g, r, ok, want[0], want[1])
+		}
+	}
+	if _, _, ok := Resource("certificates.cert-manager.io"); ok {
+		t.Error("a discovered kind is not built in")
+	}
+}

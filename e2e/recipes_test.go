@@ -1,0 +1,103 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/initbox/initbox/internal/app"
+	"github.com/initbox/initbox/internal/clix"
+)
+
+// The README's Recipes are copy-pasteable: every Kubernetes block decodes
+// strictly and passes the manifest checks, every compose block passes
+// `docker-compose config`, and every initbox step's arguments pass the
+// commands' own validation.
+func TestReadmeRecipes(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "\n## Recipes\n")
+	if start < 0 {
+		t.Fatal("README.md has no Recipes section")
+	}
+	section := readme[start+1:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	var k8sBlocks, composeBlocks int
+	for i, m := range blocks {
+		block := m[1]
+		var doc map[string]any
+		if err := yaml.Unmarshal([]byte(block), &doc); err != nil {
+			t.Fatalf("recipe block %d: %v\n%s", i+1, err, block)
+		}
+		switch {
+		case doc["apiVersion"] != nil:
+			k8sBlocks++
+			where := fmt.Sprintf("recipe block %d", i+1)
+			all := decodeManifests(t, where, []byte(block))
+			for _, m := range all {
+				if spec, ok := podSpec(m); ok {
+					checkPodSpec(t, where, spec)
+					checkArgs(t, where, spec)
+				}
+			}
+			checkRBAC(t, all)
+		case doc["services"] != nil:
+			composeBlocks++
+			checkComposeRecipe(t, i+1, block, doc)
+		default:
+			t.Errorf("recipe block %d is neither a manifest nor a compose file:\n%s", i+1, block)
+		}
+	}
+	if k8sBlocks < 4 || composeBlocks < 4 {
+		t.Errorf("%d Kubernetes and %d compose recipes, want at least 4 each", k8sBlocks, composeBlocks)
+	}
+}
+
+func checkComposeRecipe(t *testing.T, n int, block string, doc map[string]any) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"docker-compose.yml": block, "git-token": "", "templates/.keep": ""})
+	cmd := exec.Command("docker-compose", "-p", "recipe", "-f", filepath.Join(dir, "docker-compose.yml"), "config", "-q")
+	cmd.Dir = dir
+	// The variables a user would have in the shell or .env.
+	cmd.Env = append(os.Environ(), "PGPASSWORD=x", "VAULT_TOKEN=x", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("recipe block %d: docker-compose config: %v\n%s", n, err, out)
+	}
+	services, _ := doc["services"].(map[string]any)
+	for name, s := range services {
+		svc, _ := s.(map[string]any)
+		if img, _ := svc["image"].(string); !strings.HasPrefix(img, "initbox") {
+			continue
+		}
+		list, ok := svc["command"].([]any)
+		if !ok || len(list) == 0 {
+			t.Errorf("recipe block %d: %s: want command as a list [COMMAND, ...]", n, name)
+			continue
+		}
+		args := []string{"initbox"}
+		for _, a := range list {
+			args = append(args, a.(string))
+		}
+		var stderr bytes.Buffer
+		if code := app.Main(clix.WithCheckOnly(t.Context()), args, strings.NewReader(""), io.Discard, &stderr); code != 0 {
+			t.Errorf("recipe block %d: %s: %s: exit %d:\n%s", n, name, strings.Join(args, " "), code, stderr.String())
+		}
+	}
+}
