@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -26,6 +27,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
@@ -348,8 +350,10 @@ func unwrapPath(err error) error {
 // first, and writes nothing.
 func (c Config) renderAll(ins []input, values, data map[string]any, env map[string]string) ([]output, error) {
 	var set *template.Template
+	var fm template.FuncMap
 	if !c.Envsubst {
-		set = template.New("").Option("missingkey=error").Funcs(funcs(env, c.EnvPrefix, &set))
+		fm = funcs(env, c.EnvPrefix, &set)
+		set = template.New("").Option("missingkey=error").Funcs(fm)
 		if c.LeftDelim != "" {
 			set.Delims(c.LeftDelim, c.RightDelim)
 		}
@@ -373,12 +377,8 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 	if err := errors.Join(readErrs...); err != nil {
 		return nil, err
 	}
-	for i, in := range ins {
-		if in.template && !c.Envsubst {
-			if _, err := set.New(in.tmpl).Parse(string(contents[i])); err != nil {
-				errs = append(errs, tidy(err))
-			}
-		}
+	if !c.Envsubst {
+		errs = c.parseAll(set, fm, ins, contents)
 	}
 	if len(errs) > 0 {
 		return nil, templateErrors(errs, len(ins))
@@ -425,6 +425,40 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 		return nil, templateErrors(errs, len(ins))
 	}
 	return outs, nil
+}
+
+// parseAll parses the templates on every core, then adds their trees to set
+// in input order, so that a name defined in two files resolves as a serial
+// parse would (the later file wins). It returns one message per bad file.
+func (c Config) parseAll(set *template.Template, funcs template.FuncMap, ins []input, contents [][]byte) []string {
+	fm := []map[string]any{funcs, builtinNames}
+	trees := make([]map[string]*parse.Tree, len(ins))
+	failed := make([]error, len(ins))
+	parallel(len(ins), func(i int) {
+		if ins[i].template {
+			trees[i], failed[i] = parse.Parse(ins[i].tmpl, string(contents[i]), c.LeftDelim, c.RightDelim, fm...)
+		}
+	})
+	var errs []string
+	for i := range ins {
+		if failed[i] != nil {
+			errs = append(errs, tidy(failed[i]))
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(trees[i])) {
+			if _, err := set.AddParseTree(name, trees[i][name]); err != nil {
+				errs = append(errs, tidy(err))
+			}
+		}
+	}
+	return errs
+}
+
+// builtinNames are text/template's built-in functions, which the parser
+// must know exist (it takes names, not the functions).
+var builtinNames = map[string]any{
+	"and": true, "call": true, "html": true, "index": true, "slice": true, "js": true, "len": true, "not": true, "or": true,
+	"print": true, "printf": true, "println": true, "urlquery": true, "eq": true, "ge": true, "gt": true, "le": true, "lt": true, "ne": true,
 }
 
 // parallel runs f(0..n-1) on one goroutine per core.

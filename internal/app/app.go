@@ -30,6 +30,7 @@ import (
 	"github.com/initbox/initbox/internal/logging"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/termlog"
+	"github.com/initbox/initbox/internal/tlsconfig"
 	"github.com/initbox/initbox/internal/version"
 	"github.com/initbox/initbox/render"
 	"github.com/initbox/initbox/run"
@@ -59,6 +60,15 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 		cancel(context.Canceled)
 	}
 }
+
+// connects names the commands that may make TLS connections: they register
+// the embedded roots before they start (a FROM scratch image has no
+// others). render is hermetic and version prints; run's steps are commands
+// themselves.
+var connects = map[string]bool{"wait": true, "fetch": true, "seed": true}
+
+// embedRoots is tlsconfig.EmbedRoots (a variable for tests).
+var embedRoots = tlsconfig.EmbedRoots
 
 // commands returns the commands, freshly built (each holds its own Config),
 // with the flags every command shares bound to common, and logging set up
@@ -91,12 +101,16 @@ func commands(common *clix.Common, stdin io.Reader, stdout, stderr io.Writer) []
 	for _, c := range cmds {
 		c.Flags = append(c.Flags, clix.CommonFlags(common)...)
 		c.OnUsageError = usageError
+		connects := connects[c.Name]
 		c.Before = func(*cli.Context) error {
 			logger, err := logging.New(stderr, common.Log)
 			if err != nil {
 				return exitcode.Usage(err)
 			}
 			slog.SetDefault(logger)
+			if connects {
+				embedRoots()
+			}
 			return nil
 		}
 	}

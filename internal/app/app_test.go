@@ -17,6 +17,7 @@ import (
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/testnet"
+	"github.com/initbox/initbox/internal/tlsconfig"
 )
 
 func TestNormalize(t *testing.T) {
@@ -178,5 +179,35 @@ func TestSliceFlagsFromEnvironment(t *testing.T) {
 	h := <-got
 	if h.Get("Accept") != "text/plain, application/json" || h.Get("X-Team") != "core" {
 		t.Errorf("headers = %v", h)
+	}
+}
+
+// Commands that may connect register the embedded roots before they start;
+// render (hermetic) and version do not pay for parsing them.
+func TestEmbeddedRootsOnlyWhereCommandsConnect(t *testing.T) {
+	calls := 0
+	embedRoots = func() { calls++ }
+	t.Cleanup(func() { embedRoots = tlsconfig.EmbedRoots })
+	refused := "tcp://" + testnet.ClosedAddr(t, "tcp", "127.0.0.1")
+	for _, tc := range []struct {
+		args  []string
+		calls int
+	}{
+		{[]string{"initbox", "version"}, 0},
+		{[]string{"initbox", "render", "-", "--out", "-"}, 0},
+		{[]string{"initbox", "wait", refused, "--timeout", "50ms"}, 1},
+		{[]string{"initbox", "fetch", "vault://secret/a#b", "--timeout", "50ms", "--vault-addr", "http://" + refused[len("tcp://"):]}, 1},
+		{[]string{"initbox", "seed", t.TempDir(), t.TempDir()}, 1},
+	} {
+		calls = 0
+		runMain(t, tc.args...)
+		if calls != tc.calls {
+			t.Errorf("%v: embedRoots called %d times, want %d", tc.args[1:], calls, tc.calls)
+		}
+	}
+	for _, c := range commands(new(clix.Common), nil, io.Discard, io.Discard) {
+		if !connects[c.Name] && c.Name != "render" && c.Name != "version" && c.Name != "run" {
+			t.Errorf("command %s: say in connects whether it makes TLS connections", c.Name)
+		}
 	}
 }

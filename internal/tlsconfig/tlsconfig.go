@@ -3,10 +3,12 @@
 // for (and then a warning is logged each time), an optional CA bundle, client
 // certificates and a server name override.
 //
-// Importing this package embeds Mozilla's root certificates
-// (golang.org/x/crypto/x509roots/fallback), which Go uses only when the
-// system has no roots, as in a FROM scratch image; SSL_CERT_FILE and
-// SSL_CERT_DIR keep working.
+// The binary embeds Mozilla's root certificates
+// (golang.org/x/crypto/x509roots/fallback/bundle); EmbedRoots makes them
+// the roots Go falls back to when the system has none, as in a FROM scratch
+// image (SSL_CERT_FILE and SSL_CERT_DIR keep working). Parsing them costs a
+// few milliseconds, so it happens when a command that connects starts (and
+// in Config), not at process start: render, which never connects, skips it.
 //
 //	cfg, err := tlsconfig.Options{CAFile: "/etc/ca.pem"}.Config(ctx)
 package tlsconfig
@@ -21,9 +23,28 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"sync"
 
-	_ "golang.org/x/crypto/x509roots/fallback" // roots for FROM scratch
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
+
+// EmbedRoots registers the embedded roots with x509.SetFallbackRoots, once;
+// call it before the first TLS handshake. Config calls it.
+var EmbedRoots = sync.OnceFunc(func() {
+	p := x509.NewCertPool()
+	for r := range bundle.Roots() {
+		cert, err := x509.ParseCertificate(r.Certificate)
+		if err != nil {
+			panic(fmt.Sprintf("tlsconfig: an embedded root does not parse: %v", err))
+		}
+		if r.Constraint == nil {
+			p.AddCert(cert)
+		} else {
+			p.AddCertWithConstraint(cert, r.Constraint)
+		}
+	}
+	x509.SetFallbackRoots(p)
+})
 
 // Options are the TLS settings a user can give on the command line.
 type Options struct {
@@ -66,6 +87,7 @@ func (o Options) Validate() error {
 // Config returns a tls.Config for these options. File errors name the file
 // and never its content.
 func (o Options) Config(ctx context.Context) (*tls.Config, error) {
+	EmbedRoots()
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}

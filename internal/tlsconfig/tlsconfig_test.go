@@ -21,7 +21,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("TLSCONFIG_HELPER") == "verify-embedded-root" {
+	switch os.Getenv("TLSCONFIG_HELPER") {
+	case "verify-embedded-root":
+		EmbedRoots()
+		os.Exit(verifyEmbeddedRoot())
+	case "verify-without-embedding":
 		os.Exit(verifyEmbeddedRoot())
 	}
 	os.Exit(m.Run())
@@ -49,12 +53,18 @@ func verifyEmbeddedRoot() int {
 
 func TestEmbeddedRootsWithoutSystemBundle(t *testing.T) {
 	empty := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TLSCONFIG_HELPER=verify-embedded-root",
-		"SSL_CERT_FILE="+filepath.Join(empty, "none.pem"), "SSL_CERT_DIR="+empty)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
+	helper := func(mode string) ([]byte, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "TLSCONFIG_HELPER="+mode,
+			"SSL_CERT_FILE="+filepath.Join(empty, "none.pem"), "SSL_CERT_DIR="+empty)
+		return cmd.CombinedOutput()
+	}
+	if out, err := helper("verify-embedded-root"); err != nil {
 		t.Fatalf("verification against embedded roots failed: %v: %s", err, out)
+	}
+	// The roots are registered by EmbedRoots, not at process start.
+	if out, err := helper("verify-without-embedding"); err == nil {
+		t.Fatalf("verified without EmbedRoots: %s", out)
 	}
 }
 
