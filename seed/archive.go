@@ -167,12 +167,7 @@ func copyTree(root string, w *writer) error {
 			}
 			e.kind = symlink
 		case info.Mode().IsRegular():
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			e.kind, e.body = file, f
+			e.kind, e.src = file, p
 		default:
 			return fmt.Errorf("%s: not a file, directory or link (%v); refused", p, info.Mode().Type())
 		}

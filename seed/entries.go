@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 
@@ -30,7 +29,8 @@ type entry struct {
 	mode fs.FileMode
 	link string // a symlink's target
 	body io.Reader
-	size int64 // when known (-1 otherwise): a file from a tree is copied by the kernel
+	src  string // or the path of a file of a tree, copied by the kernel
+	size int64  // when known (-1 otherwise)
 }
 
 // writer puts entries into a staged version: it maps names (strip,
@@ -108,16 +108,15 @@ func (w *writer) put(e entry) error {
 	if w.cfg.Chmod != 0 {
 		mode = w.cfg.Chmod
 	}
-	return w.stage.WriteMode(name, mode, func(out io.Writer) error {
-		if f, ok := e.body.(*os.File); ok && e.size >= 0 {
-			// A file of a tree: its size is known, so the limit is checked
-			// up front and the copy is the kernel's (copy_file_range).
-			if err := w.count(e.size); err != nil {
-				return err
-			}
-			_, err := io.Copy(out, f)
+	if e.src != "" {
+		// A file of a tree: its size is known, so the limit is checked up
+		// front and the copy is the kernel's.
+		if err := w.count(e.size); err != nil {
 			return err
 		}
+		return w.stage.CopyFile(name, mode, e.src, e.size)
+	}
+	return w.stage.WriteMode(name, mode, func(out io.Writer) error {
 		_, err := io.Copy(out, &limited{r: e.body, w: w})
 		return err
 	})

@@ -32,9 +32,12 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 	"time"
 
 	"github.com/initbox/initbox/internal/atomicfile"
@@ -84,8 +87,11 @@ type Stage struct {
 	dirPath  string     // the target directory
 	mu       sync.Mutex // Create, Reuse, Write and WriteMeta may run concurrently
 	claimed  map[string]bool
-	dirs     map[string]bool // directories made so far
-	dirNames []string        // directories made by Mkdir (empty ones count)
+	dirs     map[string]bool     // directories made so far
+	dirNames []string            // directories made by Mkdir (empty ones count)
+	dirFiles map[string]*os.File // open directories of the version, for CopyFile
+	umask    fs.FileMode         // the process's, when umaskOK
+	umaskOK  bool
 }
 
 func (s *Stage) added(name string) {
@@ -303,6 +309,85 @@ func (s *Stage) write(name string, mode fs.FileMode, fill func(io.Writer) error)
 	return f.Close() // made durable with the whole version, before the swap
 }
 
+// CopyFile makes one file of the version with the content of the regular
+// file src (size bytes, copied by the kernel: copy_file_range, or
+// read/write across filesystems). It is the small-file fast path of a tree
+// copy: plain descriptors rather than *os.File (no poller registration),
+// the file created relative to its directory's open descriptor (no path
+// walk per file), and its mode set only when the umask would change it.
+func (s *Stage) CopyFile(name string, mode fs.FileMode, src string, size int64) error {
+	if err := s.claim(name); err != nil {
+		return err
+	}
+	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: src, Err: err}
+	}
+	defer unix.Close(sfd)
+	dfd, err := s.dirFD(path.Dir(name))
+	if err != nil {
+		return fmt.Errorf("name %q: %w", name, err)
+	}
+	fd, err := unix.Openat(dfd, path.Base(name), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
+	if err != nil {
+		return fmt.Errorf("name %q: %w", name, &fs.PathError{Op: "create", Path: name, Err: err})
+	}
+	if err := s.copyInto(fd, mode, sfd, size); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("name %q: %w", name, err)
+	}
+	if err := unix.Close(fd); err != nil {
+		return fmt.Errorf("name %q: %w", name, err)
+	}
+	if err := s.ctx.Err(); err != nil {
+		return context.Cause(s.ctx)
+	}
+	s.added(name)
+	return nil
+}
+
+// dirFD returns an open descriptor of a directory of the version (made by
+// claim), opened once through the version's os.Root.
+func (s *Stage) dirFD(dir string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.dirFiles[dir]; ok {
+		return int(f.Fd()), nil
+	}
+	f, err := s.root.Open(dir)
+	if err != nil {
+		return -1, err
+	}
+	s.dirFiles[dir] = f
+	return int(f.Fd()), nil
+}
+
+func (s *Stage) closeDirs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for d, f := range s.dirFiles {
+		f.Close()
+		delete(s.dirFiles, d)
+	}
+}
+
+// processUmask reads the umask from /proc/self/status (reading it with
+// umask(2) would mean setting it, a race with any file created meanwhile);
+// ok is false where /proc does not say, and then every file gets a chmod.
+func processUmask() (mask fs.FileMode, ok bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, found := strings.CutPrefix(line, "Umask:"); found {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return fs.FileMode(m), err == nil
+		}
+	}
+	return 0, false
+}
+
 // Path is where a file of the version is while it is staged, for a check
 // that reads it (a validator such as nginx -t) before it is published.
 func (s *Stage) Path(name string) string {
@@ -350,8 +435,11 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	}
 	defer vroot.Close()
 	st := &Stage{ctx: ctx, root: vroot, dir: root, dirPath: dir, version: version, current: current, opts: opts,
-		claimed: map[string]bool{}, dirs: map[string]bool{}}
-	if err := fill(st); err != nil {
+		claimed: map[string]bool{}, dirs: map[string]bool{}, dirFiles: map[string]*os.File{}}
+	st.umask, st.umaskOK = processUmask()
+	err = fill(st)
+	st.closeDirs()
+	if err != nil {
 		return false, err
 	}
 	if err := fixDirs(vroot, opts); err != nil {

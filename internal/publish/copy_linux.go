@@ -1,0 +1,56 @@
+package publish
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"golang.org/x/sys/unix"
+)
+
+// copyInto sets the mode (when the umask changed it) and owner of the new
+// file fd and fills it with size bytes of src by copy_file_range, falling
+// back to read/write where the kernel refuses (across filesystem types).
+func (s *Stage) copyInto(fd int, mode fs.FileMode, sfd int, size int64) error {
+	if !s.umaskOK || mode.Perm()&^s.umask != mode.Perm() {
+		if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
+			return err
+		}
+	}
+	if o := s.opts.Owner; o != nil {
+		if err := unix.Fchown(fd, o.UID, o.GID); err != nil {
+			return fmt.Errorf("setting owner %d:%d: %w", o.UID, o.GID, err)
+		}
+	}
+	var copied int64
+	var cerr error
+	for copied < size {
+		n, err := copyFileRange(sfd, nil, fd, nil, int(size-copied), 0)
+		if err != nil {
+			cerr = err
+			break
+		}
+		if n == 0 {
+			break
+		}
+		copied += int64(n)
+	}
+	switch {
+	case cerr == nil && copied == size:
+		return nil
+	case cerr != nil && !errors.Is(cerr, unix.EXDEV) && !errors.Is(cerr, unix.ENOSYS) && !errors.Is(cerr, unix.EINVAL) && !errors.Is(cerr, unix.EOPNOTSUPP):
+		return cerr
+	case cerr == nil:
+		return fmt.Errorf("the source changed size while it was copied (%d of %d bytes)", copied, size)
+	}
+	// copy_file_range refused (another filesystem type): copy through memory.
+	n, err := io.Copy(fdWriter(fd), fdReader(sfd))
+	if err == nil && copied+n != size {
+		err = fmt.Errorf("the source changed size while it was copied (%d of %d bytes)", copied+n, size)
+	}
+	return err
+}
+
+// copyFileRange is unix.CopyFileRange (a variable for tests).
+var copyFileRange = unix.CopyFileRange
