@@ -408,10 +408,14 @@ func TestHelmLibraryChartDicts(t *testing.T) {
 			if err := os.Symlink(filepath.Join(repoRoot, "charts/initbox"), filepath.Join(dir, "charts/initbox")); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(helmBin(t), "template", "t", dir).CombinedOutput()
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(helmBin(t), "template", "t", dir)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			out := stdout.Bytes()
 			for _, w := range tc.want {
-				if !strings.Contains(string(out), w) {
-					t.Fatalf("helm template (err %v) lacks %q:\n%s", err, w, out)
+				if !strings.Contains(stdout.String()+stderr.String(), w) {
+					t.Fatalf("helm template (err %v) lacks %q:\n%s%s", err, w, out, stderr.Bytes())
 				}
 			}
 			if tc.fails {
@@ -421,7 +425,7 @@ func TestHelmLibraryChartDicts(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("helm template: %v\n%s", err, out)
+				t.Fatalf("helm template: %v\n%s", err, stderr.Bytes())
 			}
 			decodeManifests(t, tc.name, out)
 		})
@@ -460,7 +464,7 @@ func TestKustomizeComponents(t *testing.T) {
 		dir := t.TempDir()
 		writeFiles(t, dir, map[string]string{
 			"kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [deployment.yaml]\n" +
-				"components: [" + filepath.Join(repoRoot, "examples/kustomize/components/wait") + "]\n",
+				"components: [" + relPath(t, dir, filepath.Join(repoRoot, "examples/kustomize/components/wait")) + "]\n",
 			"deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a, labels: {initbox.dev/bootstrap: \"true\"}}\n" +
 				"spec:\n  selector: {matchLabels: {app: a}}\n  template:\n    metadata: {labels: {app: a}}\n    spec:\n      containers: [{name: app, image: app}]\n",
 		})
@@ -476,8 +480,19 @@ func TestKustomizeComponents(t *testing.T) {
 		if s.ExitCode != 2 || st.Get(t, "app").Ran {
 			t.Fatalf("exit %d, app ran %v; want 2 and the app not started:\n%s", s.ExitCode, st.Get(t, "app").Ran, s.Logs)
 		}
-		logsContain(t, "usage", s.Logs, "Usage")
+		logsContain(t, "usage", s.Logs, "no command given", "USAGE")
 	})
+}
+
+// relPath is target relative to dir (kustomize takes only relative
+// component paths).
+func relPath(t *testing.T, dir, target string) string {
+	t.Helper()
+	r, err := filepath.Rel(dir, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func helmBin(t *testing.T) string {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/sys/unix"
 
 	"github.com/initbox/initbox/internal/atomicfile"
 	"github.com/initbox/initbox/internal/exitcode"
@@ -202,9 +203,11 @@ func Run(ctx context.Context, c Config) error {
 			dirMode = 0o644
 		}
 		changed, err := publish.Dir(ctx, c.Out, publish.Options{Mode: dirMode, Owner: owner}, func(s *publish.Stage) error {
-			for _, o := range outs {
-				if err := s.WriteFileMode(o.name, o.data, c.modeOf(o.input)); err != nil {
-					return err
+			errs := make([]error, len(outs))
+			parallel(len(outs), func(i int) { errs[i] = s.WriteFileMode(outs[i].name, outs[i].data, c.modeOf(outs[i].input)) })
+			for _, err := range errs {
+				if err != nil {
+					return err // the first, in file order: one line, not a thousand
 				}
 			}
 			return c.runChecks(ctx, outs, s.Path, filepath.Dir(s.Path("x")))
@@ -483,7 +486,38 @@ func (c Config) read(in input) ([]byte, error) {
 		}
 		return io.ReadAll(r)
 	}
-	return os.ReadFile(in.src)
+	return readFile(in.src)
+}
+
+// readFile is os.ReadFile on a plain descriptor (open, fstat, read, close:
+// no poller registration), for the thousand small templates of a tree.
+func readFile(name string) ([]byte, error) {
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	b := make([]byte, 0, st.Size+1) // +1: the read that sees EOF
+	for {
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+		if len(b) == cap(b) {
+			b = slices.Grow(b, 4096) // it grew since the stat
+		}
+	}
 }
 
 func (c Config) parsePartials(set *template.Template) error {
@@ -537,13 +571,18 @@ func checkSyntax(o output) error {
 			err = jsonError(o.data, e)
 		}
 	case ".yaml", ".yml":
+		// Into nodes, not values (half the allocations), with the one check
+		// decoding into values would add: a key given twice in a mapping.
 		d := yaml.NewDecoder(bytes.NewReader(o.data))
 		for {
-			var v any
-			if e := d.Decode(&v); e != nil {
+			var n yaml.Node
+			if e := d.Decode(&n); e != nil {
 				if e != io.EOF {
 					err = e
 				}
+				break
+			}
+			if err = duplicateKey(&n); err != nil {
 				break
 			}
 		}
@@ -555,6 +594,30 @@ func checkSyntax(o output) error {
 	}
 	if err != nil {
 		return fmt.Errorf("%s: the output is not valid %s: %v", o.name, strings.TrimPrefix(path.Ext(o.name), "."), redact.Scrub(err.Error()))
+	}
+	return nil
+}
+
+// duplicateKey finds a mapping key given twice in a YAML document, as
+// yaml.v3 reports it when decoding into values ("<<" merges aside).
+func duplicateKey(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		seen := make(map[string]int, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && k.Value != "<<" {
+				id := k.ShortTag() + ":" + k.Value
+				if line, ok := seen[id]; ok {
+					return fmt.Errorf("line %d: mapping key %q already defined at line %d", k.Line, k.Value, line)
+				}
+				seen[id] = k.Line
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if err := duplicateKey(c); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -143,3 +143,27 @@ func TestBuildTagsCompileCheckersOut(t *testing.T) {
 		}
 	}
 }
+
+// The release build (the Makefile's BUILD_TAGS) leaves out urfave/cli's
+// documentation generators: nothing in initbox writes man pages, and their
+// package inits ran on every start.
+func TestReleaseBuildHasNoDocGenerators(t *testing.T) {
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags string
+	for line := range strings.Lines(string(mk)) {
+		if v, ok := strings.CutPrefix(line, "BUILD_TAGS ?="); ok {
+			tags = strings.TrimSpace(v)
+		}
+	}
+	if !strings.Contains(tags, "urfave_cli_no_docs") {
+		t.Fatalf("Makefile BUILD_TAGS = %q, want urfave_cli_no_docs", tags)
+	}
+	for _, dep := range goList(t, "-tags", tags, ".")[0].Deps {
+		if strings.Contains(dep, "md2man") || strings.Contains(dep, "blackfriday") {
+			t.Errorf("the release build links %s", dep)
+		}
+	}
+}

@@ -4,25 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 
 	"golang.org/x/sys/unix"
 )
 
-// copyInto sets the mode (when the umask changed it) and owner of the new
-// file fd and fills it with size bytes of src by copy_file_range, falling
-// back to read/write where the kernel refuses (across filesystem types).
-func (s *Stage) copyInto(fd int, mode fs.FileMode, sfd int, size int64) error {
-	if !s.umaskOK || mode.Perm()&^s.umask != mode.Perm() {
-		if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
-			return err
-		}
-	}
-	if o := s.opts.Owner; o != nil {
-		if err := unix.Fchown(fd, o.UID, o.GID); err != nil {
-			return fmt.Errorf("setting owner %d:%d: %w", o.UID, o.GID, err)
-		}
-	}
+// copyInto fills the new file fd with size bytes of the file sfd by
+// copy_file_range, falling back to read/write where the kernel refuses
+// (across filesystem types).
+func copyInto(fd, sfd int, size int64) error {
 	var copied int64
 	var cerr error
 	for copied < size {

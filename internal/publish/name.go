@@ -41,8 +41,12 @@ func CheckName(name string, nested bool) error {
 			return bad("contains a control character")
 		}
 	}
+	ascii := isASCII(name)
 	for i, seg := range strings.Split(name, "/") {
-		canon := strings.NewReplacer("\uff0e", ".", "\u2024", ".", "\ufe52", ".").Replace(seg)
+		canon := seg
+		if !ascii {
+			canon = dotLookalikes.Replace(seg)
+		}
 		switch {
 		case seg == "" && i > 0:
 			return bad("empty path element (//)")
@@ -55,6 +59,18 @@ func CheckName(name string, nested bool) error {
 		}
 	}
 	return nil
+}
+
+// dotLookalikes maps the characters that render as "." to ".".
+var dotLookalikes = strings.NewReplacer("\uff0e", ".", "\u2024", ".", "\ufe52", ".")
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func clip(s string) string {

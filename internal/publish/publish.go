@@ -291,22 +291,50 @@ func (s *Stage) write(name string, mode fs.FileMode, fill func(io.Writer) error)
 	if err := s.claim(name); err != nil {
 		return err
 	}
-	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	fd, err := s.create(name, mode)
 	if err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
 	}
-	defer f.Close()
-	if err := s.ownAndModeOf(f, mode); err != nil {
+	if err := fill(fdWriter(fd)); err != nil {
+		unix.Close(fd)
 		return fmt.Errorf("name %q: %w", name, err)
 	}
-	if err := fill(f); err != nil {
+	if err := unix.Close(fd); err != nil { // made durable with the whole version, before the swap
 		return fmt.Errorf("name %q: %w", name, err)
 	}
 	if err := s.ctx.Err(); err != nil {
 		return context.Cause(s.ctx)
 	}
 	s.added(name)
-	return f.Close() // made durable with the whole version, before the swap
+	return nil
+}
+
+// create makes a claimed file of the version, relative to its directory's
+// open descriptor, with its mode (a chmod only where the umask changed it)
+// and owner, and returns its plain descriptor: no *os.File, no poller
+// registration, no path walk per file.
+func (s *Stage) create(name string, mode fs.FileMode) (int, error) {
+	dfd, err := s.dirFD(path.Dir(name))
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Openat(dfd, path.Base(name), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
+	if err != nil {
+		return -1, &fs.PathError{Op: "create", Path: name, Err: err}
+	}
+	if !s.umaskOK || mode.Perm()&^s.umask != mode.Perm() {
+		if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+	}
+	if o := s.opts.Owner; o != nil {
+		if err := unix.Fchown(fd, o.UID, o.GID); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("setting owner %d:%d: %w", o.UID, o.GID, err)
+		}
+	}
+	return fd, nil
 }
 
 // CopyFile makes one file of the version with the content of the regular
@@ -324,15 +352,11 @@ func (s *Stage) CopyFile(name string, mode fs.FileMode, src string, size int64) 
 		return &fs.PathError{Op: "open", Path: src, Err: err}
 	}
 	defer unix.Close(sfd)
-	dfd, err := s.dirFD(path.Dir(name))
+	fd, err := s.create(name, mode)
 	if err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
 	}
-	fd, err := unix.Openat(dfd, path.Base(name), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
-	if err != nil {
-		return fmt.Errorf("name %q: %w", name, &fs.PathError{Op: "create", Path: name, Err: err})
-	}
-	if err := s.copyInto(fd, mode, sfd, size); err != nil {
+	if err := copyInto(fd, sfd, size); err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("name %q: %w", name, err)
 	}

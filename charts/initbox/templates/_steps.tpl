@@ -36,7 +36,7 @@ container keys, and every other key is the flag of that name.
 {{- $s := .step -}}
 {{- $img := $s.image -}}
 {{- if and (not $img) $s.root -}}
-{{- $img = dig "initbox" "image" "" ($s.root.Values | default dict) -}}
+{{- $img = (($s.root.Values).initbox | default dict).image -}}
 {{- end -}}
 {{- if kindIs "map" $img -}}
 {{- $repo := required (printf "initbox.%s: .Values.initbox.image.repository is required" .command) $img.repository -}}
