@@ -3,7 +3,6 @@ package seed
 import (
 	"archive/tar"
 	"archive/zip"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -56,6 +56,13 @@ func extractTar(r io.Reader, format string, w *writer) error {
 		}
 		defer zr.Close()
 		r = zr
+	}
+	if format != Tar {
+		// Decompress on another core while this one creates files, as tar
+		// does with its gzip child.
+		ra := newReadAhead(r)
+		defer ra.Close()
+		r = ra
 	}
 	tr := tar.NewReader(r)
 	for {
@@ -173,4 +180,95 @@ func copyTree(root string, w *writer) error {
 		}
 		return w.put(e)
 	})
+}
+
+// readAhead reads r on its own goroutine, a few chunks ahead of the reader.
+type readAhead struct {
+	chunks chan []byte // filled chunks, in order; closed after the last
+	free   chan []byte // empty buffers
+	done   chan struct{}
+	buf    []byte // the chunk being read from, whole
+	cur    []byte // its unread part
+	err    error  // r's error, after the last chunk
+	errc   chan error
+}
+
+const (
+	readAheadChunk = 256 << 10
+	readAheadDepth = 4
+)
+
+func newReadAhead(r io.Reader) *readAhead {
+	ra := &readAhead{chunks: make(chan []byte, readAheadDepth), free: make(chan []byte, readAheadDepth+1),
+		done: make(chan struct{}), errc: make(chan error, 1)}
+	for range readAheadDepth + 1 {
+		ra.free <- make([]byte, readAheadChunk)
+	}
+	go func() {
+		defer close(ra.chunks)
+		for {
+			var buf []byte
+			select {
+			case buf = <-ra.free:
+			case <-ra.done:
+				return
+			}
+			n, err := fill(r, buf)
+			if n > 0 {
+				select {
+				case ra.chunks <- buf[:n]:
+				case <-ra.done:
+					return
+				}
+			}
+			if err != nil {
+				ra.errc <- err
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+// fill reads into buf until it is full or r fails (io.EOF included), and
+// returns r's own error.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.buf != nil {
+			ra.free <- ra.buf[:cap(ra.buf)]
+			ra.buf = nil
+		}
+		c, ok := <-ra.chunks
+		if !ok {
+			if ra.err == nil {
+				ra.err = <-ra.errc
+			}
+			return 0, ra.err
+		}
+		ra.buf, ra.cur = c, c
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// Close stops the goroutine (the caller stopped reading early).
+func (ra *readAhead) Close() {
+	select {
+	case <-ra.done:
+	default:
+		close(ra.done)
+	}
 }
