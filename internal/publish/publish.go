@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -466,7 +467,7 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	if err != nil {
 		return false, err
 	}
-	if err := fixDirs(vroot, opts); err != nil {
+	if err := fixDirs(vroot, opts, st); err != nil {
 		return false, fmt.Errorf("publishing to %s: %w", dir, err)
 	}
 	if err := syncTree(filepath.Join(dir, version)); err != nil {
@@ -483,8 +484,13 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	}
 	// Refuse to replace what is not ours: a top-level name that exists and
 	// is not a link into ..data.
+	var missing []string
 	for _, n := range tops {
-		if fi, err := root.Lstat(n); err == nil {
+		fi, err := root.Lstat(n)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			missing = append(missing, n)
+		case err == nil:
 			if t, _ := root.Readlink(n); fi.Mode()&fs.ModeSymlink == 0 || t != path.Join(dataLink, n) {
 				return false, fmt.Errorf("publishing to %s: %s exists and was not published by initbox; remove it or choose another directory", dir, n)
 			}
@@ -494,11 +500,9 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 		return false, context.Cause(ctx)
 	}
 	// New names first (dangling until the swap) …
-	for _, n := range tops {
-		if _, err := root.Lstat(n); errors.Is(err, fs.ErrNotExist) {
-			if err := root.Symlink(path.Join(dataLink, n), n); err != nil {
-				return false, fmt.Errorf("publishing to %s: %w", dir, err)
-			}
+	for _, n := range missing {
+		if err := root.Symlink(path.Join(dataLink, n), n); err != nil {
+			return false, fmt.Errorf("publishing to %s: %w", dir, err)
 		}
 	}
 	hook("linked")
@@ -530,9 +534,11 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 // topNames returns the first path element of each name, once each.
 func topNames(names []string) []string {
 	var tops []string
+	seen := map[string]bool{}
 	for _, n := range names {
 		top, _, _ := strings.Cut(n, "/")
-		if !slices.Contains(tops, top) {
+		if !seen[top] {
+			seen[top] = true
 			tops = append(tops, top)
 		}
 	}
@@ -573,9 +579,13 @@ func removeStale(root *os.Root, tops []string) error {
 	if err != nil {
 		return err
 	}
+	keep := make(map[string]bool, len(tops))
+	for _, n := range tops {
+		keep[n] = true
+	}
 	for _, e := range entries {
 		n := e.Name()
-		if strings.HasPrefix(n, "..") || slices.Contains(tops, n) || e.Type()&fs.ModeSymlink == 0 {
+		if strings.HasPrefix(n, "..") || keep[n] || e.Type()&fs.ModeSymlink == 0 {
 			continue
 		}
 		if t, _ := root.Readlink(n); t == path.Join(dataLink, n) {
@@ -625,19 +635,22 @@ func sameTree(root *os.Root, current, version string, names []string) bool {
 // (Mkdir is filtered by the umask) and owner — after they are filled: root
 // with only CAP_CHOWN (the restricted profile plus one capability) may not
 // write into a directory it gave away.
-func fixDirs(vroot *os.Root, opts Options) error {
-	return fs.WalkDir(vroot.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		if err := vroot.Chmod(p, opts.dirMode()); err != nil {
-			return err
+func fixDirs(vroot *os.Root, opts Options, st *Stage) error {
+	dirs := append([]string{"."}, slices.Sorted(maps.Keys(st.dirs))...)
+	chmod := !st.umaskOK || opts.dirMode()&^st.umask != opts.dirMode()
+	for _, d := range dirs {
+		if chmod {
+			if err := vroot.Chmod(d, opts.dirMode()); err != nil {
+				return err
+			}
 		}
 		if o := opts.Owner; o != nil {
-			return vroot.Lchown(p, o.UID, o.GID)
+			if err := vroot.Lchown(d, o.UID, o.GID); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // syncTree makes a staged version durable before the swap publishes it:
