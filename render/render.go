@@ -305,17 +305,21 @@ func (c Config) inputs() ([]input, bool, error) {
 		if d.IsDir() {
 			return nil
 		}
-		fi, err := os.Stat(p) // follows links, as a ConfigMap volume needs
-		if err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() {
-			return nil
+		var mode fs.FileMode // a regular file's comes with its read (fstat)
+		if !d.Type().IsRegular() {
+			fi, err := os.Stat(p) // follows links, as a ConfigMap volume needs
+			if err != nil {
+				return err
+			}
+			if !fi.Mode().IsRegular() {
+				return nil
+			}
+			mode = fi.Mode()
 		}
 		if keep, err := glob.Keep(c.Include, c.Exclude, rel); err != nil || !keep {
 			return err
 		}
-		in := input{name: rel, tmpl: rel, src: p, mode: fi.Mode()}
+		in := input{name: rel, tmpl: rel, src: p, mode: mode}
 		if strings.HasSuffix(rel, c.Suffix) {
 			in.name, in.template = strings.TrimSuffix(rel, c.Suffix), true
 		}
@@ -376,7 +380,13 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 	// Parse everything first: a template may use another's {{ define }}.
 	contents := make([][]byte, len(ins))
 	readErrs := make([]error, len(ins))
-	parallel(len(ins), func(i int) { contents[i], readErrs[i] = c.read(ins[i]) })
+	parallel(len(ins), func(i int) {
+		var mode fs.FileMode
+		contents[i], mode, readErrs[i] = c.read(ins[i])
+		if mode != 0 {
+			ins[i].mode = mode
+		}
+	})
 	if err := errors.Join(readErrs...); err != nil {
 		return nil, err
 	}
@@ -478,28 +488,40 @@ func parallel(n int, f func(int)) {
 	wg.Wait()
 }
 
-func (c Config) read(in input) ([]byte, error) {
+// read returns a template's or file's content, and a file's mode.
+func (c Config) read(in input) ([]byte, fs.FileMode, error) {
 	if in.src == "" {
 		r := c.Stdin
 		if r == nil {
 			r = os.Stdin
 		}
-		return io.ReadAll(r)
+		b, err := io.ReadAll(r)
+		return b, 0, err
 	}
 	return readFile(in.src)
 }
 
 // readFile is os.ReadFile on a plain descriptor (open, fstat, read, close:
 // no poller registration), for the thousand small templates of a tree.
-func readFile(name string) ([]byte, error) {
+func readFile(name string) ([]byte, fs.FileMode, error) {
 	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return nil, 0, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+		return nil, 0, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	mode := fs.FileMode(st.Mode & 0o777)
+	if st.Mode&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if st.Mode&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if st.Mode&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
 	}
 	b := make([]byte, 0, st.Size+1) // +1: the read that sees EOF
 	for {
@@ -508,10 +530,10 @@ func readFile(name string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+			return nil, 0, &fs.PathError{Op: "read", Path: name, Err: err}
 		}
 		if n == 0 {
-			return b, nil
+			return b, mode, nil
 		}
 		b = b[:len(b)+n]
 		if len(b) == cap(b) {
