@@ -37,9 +37,9 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
-	"time"
 
 	"github.com/initbox/initbox/internal/atomicfile"
 )
@@ -115,16 +115,12 @@ func (s *Stage) Create(name string) (*os.File, error) {
 	if err := s.claim(name); err != nil {
 		return nil, err
 	}
-	f, err := s.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, s.opts.mode())
+	fd, err := s.create(name, s.opts.mode(), unix.O_RDWR)
 	if err != nil {
 		return nil, fmt.Errorf("name %q: %w", name, err)
 	}
-	if err := s.ownAndMode(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("name %q: %w", name, err)
-	}
 	s.added(name)
-	return f, nil
+	return os.NewFile(uintptr(fd), s.Path(name)), nil
 }
 
 // Reuse hard-links name from the published version into this one, when it
@@ -208,20 +204,6 @@ func (s *Stage) mkdirLocked(dir string) error {
 	return nil
 }
 
-func (s *Stage) ownAndMode(f *os.File) error { return s.ownAndModeOf(f, s.opts.mode()) }
-
-func (s *Stage) ownAndModeOf(f *os.File, mode fs.FileMode) error {
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if o := s.opts.Owner; o != nil {
-		if err := f.Chown(o.UID, o.GID); err != nil {
-			return fmt.Errorf("setting owner %d:%d: %w", o.UID, o.GID, err)
-		}
-	}
-	return nil
-}
-
 func (s *Stage) ownedAsAsked(fi fs.FileInfo) bool {
 	o := s.opts.Owner
 	if o == nil {
@@ -292,7 +274,7 @@ func (s *Stage) write(name string, mode fs.FileMode, fill func(io.Writer) error)
 	if err := s.claim(name); err != nil {
 		return err
 	}
-	fd, err := s.create(name, mode)
+	fd, err := s.create(name, mode, unix.O_WRONLY)
 	if err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
 	}
@@ -314,12 +296,12 @@ func (s *Stage) write(name string, mode fs.FileMode, fill func(io.Writer) error)
 // open descriptor, with its mode (a chmod only where the umask changed it)
 // and owner, and returns its plain descriptor: no *os.File, no poller
 // registration, no path walk per file.
-func (s *Stage) create(name string, mode fs.FileMode) (int, error) {
+func (s *Stage) create(name string, mode fs.FileMode, access int) (int, error) {
 	dfd, err := s.dirFD(path.Dir(name))
 	if err != nil {
 		return -1, err
 	}
-	fd, err := unix.Openat(dfd, path.Base(name), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
+	fd, err := unix.Openat(dfd, path.Base(name), access|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
 	if err != nil {
 		return -1, &fs.PathError{Op: "create", Path: name, Err: err}
 	}
@@ -353,7 +335,7 @@ func (s *Stage) CopyFile(name string, mode fs.FileMode, src string, size int64) 
 		return &fs.PathError{Op: "open", Path: src, Err: err}
 	}
 	defer unix.Close(sfd)
-	fd, err := s.create(name, mode)
+	fd, err := s.create(name, mode, unix.O_WRONLY)
 	if err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
 	}
