@@ -24,7 +24,6 @@ package publish
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -422,7 +421,8 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	}
 	defer root.Close()
 	current, _ := root.Readlink(dataLink)
-	if err := cleanLeftovers(root, current); err != nil {
+	existing, err := cleanLeftovers(root, current)
+	if err != nil {
 		return false, fmt.Errorf("publishing to %s: cleaning an earlier run: %w", dir, err)
 	}
 
@@ -466,16 +466,16 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	}
 	// Refuse to replace what is not ours: a top-level name that exists and
 	// is not a link into ..data.
+	// (The listing is the one read at the start: only this run writes here.)
 	var missing []string
 	for _, n := range tops {
-		fi, err := root.Lstat(n)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
+		typ, ok := existing[n]
+		if !ok {
 			missing = append(missing, n)
-		case err == nil:
-			if t, _ := root.Readlink(n); fi.Mode()&fs.ModeSymlink == 0 || t != path.Join(dataLink, n) {
-				return false, fmt.Errorf("publishing to %s: %s exists and was not published by initbox; remove it or choose another directory", dir, n)
-			}
+			continue
+		}
+		if t, _ := root.Readlink(n); typ&fs.ModeSymlink == 0 || t != path.Join(dataLink, n) {
+			return false, fmt.Errorf("publishing to %s: %s exists and was not published by initbox; remove it or choose another directory", dir, n)
 		}
 	}
 	if ctx.Err() != nil {
@@ -529,21 +529,25 @@ func topNames(names []string) []string {
 }
 
 // cleanLeftovers removes version directories other than the current one
-// and a stray ..data_tmp: what a killed run leaves behind.
-func cleanLeftovers(root *os.Root, current string) error {
+// and a stray ..data_tmp: what a killed run leaves behind. It returns the
+// names that remain, with their types.
+func cleanLeftovers(root *os.Root, current string) (map[string]fs.FileMode, error) {
 	entries, err := readDir(root)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	names := make(map[string]fs.FileMode, len(entries))
 	for _, e := range entries {
 		n := e.Name()
 		if n == tmpLink || (strings.HasPrefix(n, "..") && n != dataLink && n != current && e.IsDir()) {
 			if err := root.RemoveAll(n); err != nil {
-				return err
+				return nil, err
 			}
+			continue
 		}
+		names[n] = e.Type()
 	}
-	return nil
+	return names, nil
 }
 
 func readDir(root *os.Root) ([]fs.DirEntry, error) {
