@@ -160,11 +160,18 @@ func checkArgs(t *testing.T, where string, spec *corev1.PodSpec) {
 			t.Errorf("%s: %s: want args [COMMAND, ...] and the image's entrypoint", where, c.Name)
 			continue
 		}
-		var stderr bytes.Buffer
-		ctx := clix.WithCheckOnly(t.Context())
-		if code := app.Main(ctx, append([]string{"initbox"}, c.Args...), strings.NewReader(""), io.Discard, &stderr); code != 0 {
-			t.Errorf("%s: %s: initbox %s: exit %d:\n%s", where, c.Name, strings.Join(c.Args, " "), code, stderr.String())
-		}
+		checkStep(t, where+": "+c.Name, c.Args)
+	}
+}
+
+// checkStep runs one step's arguments (COMMAND, flags, arguments) through
+// the command's own validation, in process, with nothing run.
+func checkStep(t *testing.T, where string, args []string) {
+	t.Helper()
+	var stderr bytes.Buffer
+	ctx := clix.WithCheckOnly(t.Context())
+	if code := app.Main(ctx, append([]string{"initbox"}, args...), strings.NewReader(""), io.Discard, &stderr); code != 0 {
+		t.Errorf("%s: initbox %s: exit %d:\n%s", where, strings.Join(args, " "), code, stderr.String())
 	}
 }
 

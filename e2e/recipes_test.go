@@ -3,9 +3,7 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +12,6 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/initbox/initbox/internal/app"
-	"github.com/initbox/initbox/internal/clix"
 )
 
 // The README's Recipes are copy-pasteable: every Kubernetes block decodes
@@ -91,13 +86,10 @@ func checkComposeRecipe(t *testing.T, n int, block string, doc map[string]any) {
 			t.Errorf("recipe block %d: %s: want command as a list [COMMAND, ...]", n, name)
 			continue
 		}
-		args := []string{"initbox"}
+		var args []string
 		for _, a := range list {
-			args = append(args, a.(string))
+			args = append(args, fmt.Sprint(a))
 		}
-		var stderr bytes.Buffer
-		if code := app.Main(clix.WithCheckOnly(t.Context()), args, strings.NewReader(""), io.Discard, &stderr); code != 0 {
-			t.Errorf("recipe block %d: %s: %s: exit %d:\n%s", n, name, strings.Join(args, " "), code, stderr.String())
-		}
+		checkStep(t, fmt.Sprintf("recipe block %d: %s", n, name), args)
 	}
 }

@@ -2,7 +2,6 @@ package publish
 
 import (
 	"errors"
-	"fmt"
 	"io"
 
 	"golang.org/x/sys/unix"
@@ -31,12 +30,12 @@ func copyInto(fd, sfd int, size int64) error {
 	case cerr != nil && !errors.Is(cerr, unix.EXDEV) && !errors.Is(cerr, unix.ENOSYS) && !errors.Is(cerr, unix.EINVAL) && !errors.Is(cerr, unix.EOPNOTSUPP):
 		return cerr
 	case cerr == nil:
-		return fmt.Errorf("the source changed size while it was copied (%d of %d bytes)", copied, size)
+		return sizeChanged(copied, size)
 	}
 	// copy_file_range refused (another filesystem type): copy through memory.
 	n, err := io.Copy(fdWriter(fd), fdReader(sfd))
 	if err == nil && copied+n != size {
-		err = fmt.Errorf("the source changed size while it was copied (%d of %d bytes)", copied+n, size)
+		err = sizeChanged(copied+n, size)
 	}
 	return err
 }

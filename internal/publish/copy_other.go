@@ -3,7 +3,6 @@
 package publish
 
 import (
-	"fmt"
 	"io"
 )
 
@@ -11,7 +10,7 @@ import (
 func copyInto(fd, sfd int, size int64) error {
 	n, err := io.Copy(fdWriter(fd), fdReader(sfd))
 	if err == nil && n != size {
-		err = fmt.Errorf("the source changed size while it was copied (%d of %d bytes)", n, size)
+		err = sizeChanged(n, size)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"fmt"
 	"io"
 
 	"golang.org/x/sys/unix"
@@ -35,4 +36,8 @@ func (w fdWriter) Write(p []byte) (int, error) {
 		written += n
 	}
 	return written, nil
+}
+
+func sizeChanged(copied, size int64) error {
+	return fmt.Errorf("the source changed size while it was copied (%d of %d bytes)", copied, size)
 }
