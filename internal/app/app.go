@@ -27,6 +27,7 @@ import (
 	"github.com/initbox/initbox/fetch"
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/gcfloor"
 	"github.com/initbox/initbox/internal/logging"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/termlog"
@@ -133,8 +134,11 @@ Exit codes: 0 done, 1 failed, 2 bad usage, 124 timed out, 130/143 interrupted.
 Every flag can also be set as INITBOX_<COMMAND>_<FLAG> (INITBOX_WAIT_TIMEOUT=60s);
 --log-format, --log-level and --termination-log as INITBOX_<FLAG>.`
 
-// Main runs initbox with args (os.Args) and returns the exit code.
+// Main runs initbox with args (os.Args) and returns the exit code. The
+// collector first runs when the heap reaches gcfloor.Default (once per
+// process; GOGC or GOMEMLIMIT set by the user win).
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	gcfloor.Set(gcfloor.Default)
 	var common clix.Common
 	cmds := commands(&common, stdin, stdout, stderr)
 	app := &cli.App{
