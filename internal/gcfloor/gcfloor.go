@@ -4,15 +4,17 @@
 // A fresh Go process collects when its heap reaches 4 MB, then at twice the
 // live heap: rendering a thousand templates (a 15 MB peak) paid four
 // collections, with write barriers on for much of its run — a fifth of its
-// CPU, for a process that exits a moment later. With a floor of 64 MiB it
-// pays none; a process that grows beyond the floor pays one collection
-// there and from then on collects as any Go program does (GOGC=100).
+// CPU, for a process that exits a moment later. With the default floor
+// (32 MiB of memory from the OS, which the limit counts) it pays none; a
+// process that grows beyond the floor pays one collection there and from
+// then on collects as any Go program does (GOGC=100). A streaming command
+// (fetch, seed) holds little and stays near the floor at most.
 //
 // The floor is at most a quarter of the container's memory limit (cgroup v2
 // memory.max, or v1 memory.limit_in_bytes), and nothing is changed when the
 // user set GOGC or GOMEMLIMIT.
 //
-//	gcfloor.Set(64 << 20) // first thing in Main
+//	gcfloor.Set(gcfloor.Default) // first thing in Main
 package gcfloor
 
 import (
@@ -26,8 +28,9 @@ import (
 )
 
 // Default is the floor initbox uses: room for a thousand rendered
-// templates, a small part of any memory limit worth running under.
-const Default = 64 << 20
+// templates (the runtime's own memory included), about what a streaming
+// fetch holds anyway.
+const Default = 32 << 20
 
 // cgroupFiles hold the memory limit as a container sees it: cgroup v2, then
 // v1 (a variable for tests).
