@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/initbox/initbox/internal/progress"
 	"github.com/initbox/initbox/internal/publish"
@@ -43,7 +44,8 @@ type writer struct {
 	entries int64
 	bytes   int64
 	meter   *progress.Meter
-	buf     []byte // the copy buffer of streamed entries
+	buf     []byte  // the copy buffer of streamed entries
+	copies  *copies // a tree's file copies, when they run in parallel
 }
 
 // errSkip marks an entry outside the selected part of the source.
@@ -115,6 +117,10 @@ func (w *writer) put(e entry) error {
 		if err := w.count(e.size); err != nil {
 			return err
 		}
+		if w.copies != nil {
+			w.copies.do(func() error { return w.stage.CopyFile(name, mode, e.src, e.size) })
+			return w.copies.failed()
+		}
 		return w.stage.CopyFile(name, mode, e.src, e.size)
 	}
 	return w.stage.WriteMode(name, mode, func(out io.Writer) error {
@@ -169,4 +175,68 @@ func (w *writer) count(n int64) error {
 		return fmt.Errorf("the source expands to more than %d bytes (--max-bytes); raise it if the source is trusted", w.cfg.MaxBytes)
 	}
 	return nil
+}
+
+// copies runs a tree's file copies on a few goroutines while the walk goes
+// on: creating a file is mostly kernel work (inode, directory entry,
+// journal), and files in different directories do not wait for each other.
+// Copies go out in batches: handing each file to another thread would cost
+// more than a small file's copy.
+type copies struct {
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	err     error
+	pending []func() error
+}
+
+const copyBatch = 64
+
+func newCopies(n int) *copies { return &copies{sem: make(chan struct{}, n)} }
+
+// do queues f; a full batch starts when a slot is free.
+func (c *copies) do(f func() error) {
+	c.pending = append(c.pending, f)
+	if len(c.pending) >= copyBatch {
+		c.flush()
+	}
+}
+
+func (c *copies) flush() {
+	if len(c.pending) == 0 {
+		return
+	}
+	batch := c.pending
+	c.pending = nil
+	c.sem <- struct{}{}
+	c.wg.Go(func() {
+		defer func() { <-c.sem }()
+		for _, f := range batch {
+			if c.failed() != nil {
+				return
+			}
+			if err := f(); err != nil {
+				c.mu.Lock()
+				if c.err == nil {
+					c.err = err
+				}
+				c.mu.Unlock()
+				return
+			}
+		}
+	})
+}
+
+func (c *copies) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// wait runs what is queued, waits for every copy and returns the first
+// error.
+func (c *copies) wait() error {
+	c.flush()
+	c.wg.Wait()
+	return c.failed()
 }

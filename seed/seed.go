@@ -20,7 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -196,12 +196,14 @@ func Run(ctx context.Context, c Config) error {
 			return exitcode.Usage(fmt.Errorf("source %s: %w", c.Src, unwrap(err)))
 		}
 		isDir = fi.IsDir()
-		if isDir {
+		// Digested first only where it can decide something: a pin to check,
+		// or a marker to compare with. Otherwise the copy digests the tree on
+		// its own walk, and the extraction hashes an archive on the way (on
+		// the decompressing core).
+		compare := !c.Force && prev != nil && prev.Source == display
+		if isDir && compare {
 			digest, err = treeDigest(c.Src)
-		} else if c.SHA256 != "" || (!c.Force && prev != nil && prev.Source == display) {
-			// Hashed first only where it can decide something: a pin to
-			// check, or a marker to compare with. Otherwise the extraction
-			// hashes it on the way (on the decompressing core).
+		} else if !isDir && (c.SHA256 != "" || compare) {
 			digest, err = fileDigest(c.Src)
 			if err == nil && c.SHA256 != "" && digest != c.SHA256 {
 				err = exitcode.WithCode(exitcode.Failure, fmt.Errorf("%s: sha256 %s, want %s (--sha256); nothing is written", c.Src, digest, c.SHA256))
@@ -272,7 +274,9 @@ func Run(ctx context.Context, c Config) error {
 				}
 			} else if sum, err := c.fill(ctx, w, isDir, format); err != nil {
 				return err
-			} else if !isDir {
+			} else if isDir {
+				digest = sum
+			} else {
 				if c.SHA256 != "" && sum != c.SHA256 {
 					return retry.Permanent(exitcode.WithCode(exitcode.Failure,
 						fmt.Errorf("%s: sha256 %s, want %s (--sha256); nothing is published", display, sum, c.SHA256)))
@@ -293,11 +297,12 @@ func Run(ctx context.Context, c Config) error {
 	return nil
 }
 
-// fill writes the source into the stage and returns the archive's sha256
-// ("" for a directory).
+// fill writes the source into the stage and returns the archive's sha256,
+// or a directory's tree digest.
 func (c Config) fill(ctx context.Context, w *writer, isDir bool, format string) (string, error) {
 	if isDir {
-		return "", permanent(copyTree(c.Src, w))
+		digest, err := copyTree(c.Src, w)
+		return digest, permanent(err)
 	}
 	r, closeFn, err := c.open(ctx)
 	if err != nil {
@@ -325,15 +330,20 @@ func (c Config) fill(ctx context.Context, w *writer, isDir bool, format string) 
 		}
 		return sum, permanent(extractZip(tmp, w))
 	}
-	if err := extractTar(tee, format, w); err != nil {
+	// The archive is read and hashed on a goroutine of its own, a few chunks
+	// ahead: hashing is then off the decompressing core (the one that bounds
+	// an extraction), and a download overlaps the writes.
+	raw := newReadAhead(tee)
+	defer raw.Close()
+	if err := extractTar(raw, format, w); err != nil {
 		if ctx.Err() == nil && isTransport(err) {
 			return "", err // the download broke: retried
 		}
 		return "", permanent(err)
 	}
 	// Drain what the tar reader did not need (padding), so the digest is
-	// the whole archive's.
-	if _, err := io.Copy(io.Discard, tee); err != nil {
+	// the whole archive's (the read-ahead has ended when this returns).
+	if _, err := io.Copy(io.Discard, raw); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -447,10 +457,10 @@ func readMarker(target string) *marker {
 
 // treeDigest identifies a directory tree by its names, kinds, modes, sizes,
 // modification times and link targets (not its content: reading it all
-// would cost what copying does).
+// would cost what copying does). copyTree computes the same digest on its
+// own walk; this walk is for deciding whether to copy at all.
 func treeDigest(root string) (string, error) {
-	h := sha256.New()
-	var lines []string
+	var t treeLines
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -464,17 +474,29 @@ func treeDigest(root string) (string, error) {
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			link, _ = os.Readlink(p)
 		}
-		lines = append(lines, fmt.Sprintf("%q %v %d %d %q", filepath.ToSlash(rel), fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), link))
+		t.add(filepath.ToSlash(rel), fi, link)
 		return nil
 	})
 	if err != nil {
 		return "", err
 	}
-	sort.Strings(lines)
-	for _, l := range lines {
+	return t.digest(), nil
+}
+
+// treeLines are a tree digest's lines, one per entry ("." is the root).
+type treeLines []string
+
+func (t *treeLines) add(rel string, fi fs.FileInfo, link string) {
+	*t = append(*t, fmt.Sprintf("%q %v %d %d %q", rel, fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), link))
+}
+
+func (t treeLines) digest() string {
+	slices.Sort(t)
+	h := sha256.New()
+	for _, l := range t {
 		io.WriteString(h, l+"\n")
 	}
-	return "tree:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "tree:" + hex.EncodeToString(h.Sum(nil))
 }
 
 func fileDigest(path string) (string, error) {

@@ -7,6 +7,9 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -206,6 +209,99 @@ func TestIdempotent(t *testing.T) {
 	os.MkdirAll(filepath.Join(fresh, "lost+found"), 0o700)
 	if err := seed(t, Config{Src: src, Target: fresh, IfEmpty: true}); err != nil || readFile(t, filepath.Join(fresh, "a.txt")) != "v3" {
 		t.Errorf("--if-empty did not seed an empty volume: %v", err)
+	}
+}
+
+// The copy digests the tree on its own walk; that digest, kept in the
+// marker, must be the one a re-run computes up front to compare.
+func TestCopyDigestsTheTree(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "seed-data")
+	writeFile(t, filepath.Join(src, "a.txt"), []byte("a"))
+	writeFile(t, filepath.Join(src, "sub/deeper/b.sh"), []byte("#!/bin/sh\n"))
+	if err := os.Chmod(filepath.Join(src, "sub/deeper/b.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("deeper/b.sh", filepath.Join(src, "sub/run")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(src, "empty"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "data")
+	if err := seed(t, Config{Src: src, Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	m := readMarker(target)
+	want, err := treeDigest(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m == nil || m.Digest != want || !strings.HasPrefix(want, "tree:") {
+		t.Fatalf("marker %+v; want digest %s", m, want)
+	}
+}
+
+// A tree's files are copied in batches on several goroutines: every file
+// arrives, with its content and mode, however the batches fall.
+func TestTreeCopiedInParallel(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "seed-data")
+	n := 5*copyBatch + 7
+	for i := range n {
+		name := filepath.Join(src, fmt.Sprintf("d%d/e%d/f%03d", i%5, i%3, i))
+		writeFile(t, name, []byte(fmt.Sprint("content ", i)))
+		if err := os.Chmod(name, []fs.FileMode{0o644, 0o600, 0o755}[i%3]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(dir, "data")
+	if err := seed(t, Config{Src: src, Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		name := filepath.Join(target, fmt.Sprintf("d%d/e%d/f%03d", i%5, i%3, i))
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, name); got != fmt.Sprint("content ", i) || fi.Mode().Perm() != []fs.FileMode{0o644, 0o600, 0o755}[i%3] {
+			t.Fatalf("%s: %q %v", name, got, fi.Mode())
+		}
+	}
+	if m := readMarker(target); m == nil || m.Files != int64(n+5+15) {
+		t.Fatalf("marker %+v: want %d entries (files and directories)", m, n+5+15)
+	}
+}
+
+// The first failing copy is the error; the copies after it in its batch do
+// not run, and none starts once one has failed.
+func TestCopiesStopAtTheFirstError(t *testing.T) {
+	c := newCopies(2)
+	var ran atomic.Int64
+	boom := errors.New("boom")
+	for i := range 10 * copyBatch {
+		c.do(func() error {
+			ran.Add(1)
+			if i == 3 {
+				return boom
+			}
+			return nil
+		})
+	}
+	if err := c.wait(); !errors.Is(err, boom) {
+		t.Fatalf("wait = %v, want boom", err)
+	}
+	if r := ran.Load(); r >= 10*copyBatch {
+		t.Fatalf("%d copies ran after an error in the first batch, want fewer than %d", r, 10*copyBatch)
+	}
+	ok := newCopies(3)
+	ran.Store(0)
+	for range 3*copyBatch + 1 {
+		ok.do(func() error { ran.Add(1); return nil })
+	}
+	if err := ok.wait(); err != nil || ran.Load() != 3*copyBatch+1 {
+		t.Fatalf("wait = %v after %d copies, want nil after %d", err, ran.Load(), 3*copyBatch+1)
 	}
 }
 

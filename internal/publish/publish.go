@@ -444,7 +444,9 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	st := &Stage{ctx: ctx, root: vroot, dir: root, dirPath: dir, version: version, current: current, opts: opts,
 		claimed: map[string]bool{}, dirs: map[string]bool{}, dirFiles: map[string]*os.File{}}
 	st.umask, st.umaskOK = processUmask()
+	stopWriteBack := writeBack(filepath.Join(dir, version), writeBackEvery)
 	err = fill(st)
+	stopWriteBack()
 	st.closeDirs()
 	if err != nil {
 		return false, err
@@ -637,6 +639,39 @@ func fixDirs(vroot *os.Root, opts Options, st *Stage) error {
 		}
 	}
 	return nil
+}
+
+// writeBackEvery is how often writeBack syncs while a version is filled (a
+// variable for tests).
+var writeBackEvery = 100 * time.Millisecond
+
+// writeBack syncs the filesystem that holds dir every interval until stop
+// is called (stop waits for a sync in flight): the disk writes what is
+// staged so far while fill goes on making files on the other core, and the
+// sync before the swap (syncTree) finds little left to do. A fill shorter
+// than interval never syncs here. The first failing sync (no syncfs on
+// this OS, a seccomp profile) ends it: syncTree has its own fallback.
+func writeBack(dir string, interval time.Duration) (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if syncFS(dir) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
 }
 
 // syncTree makes a staged version durable before the swap publishes it:

@@ -510,8 +510,9 @@ func TestConcurrentCreate(t *testing.T) {
 // is refused (a seccomp profile, another OS), every file and directory is
 // fsynced instead and the publish still succeeds.
 func TestVersionIsSynced(t *testing.T) {
-	old := syncFS
-	t.Cleanup(func() { syncFS = old })
+	old, every := syncFS, writeBackEvery
+	t.Cleanup(func() { syncFS, writeBackEvery = old, every })
+	writeBackEvery = time.Hour // only the sync before the swap
 	var synced []string
 	syncFS = func(dir string) error {
 		synced = append(synced, dir)
@@ -540,5 +541,53 @@ func TestVersionIsSynced(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "d/e/c")); string(b) != "v2" {
 		t.Errorf("d/e/c = %q, want v2", b)
+	}
+}
+
+// While a version is filled, the filesystem is synced every writeBackEvery
+// (the disk writes what is staged so far while fill goes on), and no sync
+// outlives Dir.
+func TestWriteBackWhileFilling(t *testing.T) {
+	old, every := syncFS, writeBackEvery
+	t.Cleanup(func() { syncFS, writeBackEvery = old, every })
+	writeBackEvery = time.Millisecond
+	var mu sync.Mutex
+	var synced []string
+	returned := false
+	twice := make(chan struct{})
+	syncFS = func(dir string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if returned {
+			t.Errorf("syncfs of %s after Dir returned", dir)
+		}
+		synced = append(synced, dir)
+		if len(synced) == 2 {
+			close(twice)
+		}
+		return old(dir)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	_, err := Dir(t.Context(), dir, Options{}, func(s *Stage) error {
+		if err := s.WriteFile("a", []byte("1")); err != nil {
+			return err
+		}
+		select { // a long fill: the write-back syncs meanwhile
+		case <-twice:
+		case <-time.After(30 * time.Second):
+			return errors.New("no write-back sync while filling for 30s")
+		}
+		return s.WriteFile("b", []byte("2"))
+	})
+	mu.Lock()
+	returned = true
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range synced {
+		if !strings.HasPrefix(filepath.Base(d), "..") || filepath.Dir(d) != dir {
+			t.Errorf("synced %s, want the version directory in %s", d, dir)
+		}
 	}
 }
