@@ -464,7 +464,8 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 		// Nothing to publish (the staging directory goes with the defer),
 		// but a killed earlier run may have left links of names that never
 		// got published.
-		return false, removeStale(root, tops)
+		_, err := removeStale(root, tops)
+		return false, err
 	}
 	// Refuse to replace what is not ours: a top-level name that exists and
 	// is not a link into ..data.
@@ -504,13 +505,18 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	}
 	hook("swapped")
 	// … then the names that are gone, and the old version.
-	if err := removeStale(root, tops); err != nil {
+	removed, err := removeStale(root, tops)
+	if err != nil {
 		return true, fmt.Errorf("publishing to %s: %w", dir, err)
 	}
 	if current != "" && current != version {
 		if err := root.RemoveAll(current); err != nil {
 			return true, fmt.Errorf("publishing to %s: removing the old version: %w", dir, err)
 		}
+		removed++
+	}
+	if removed == 0 {
+		return true, nil // the directory is as the sync after the swap left it
 	}
 	return true, atomicfile.SyncDir(dir)
 }
@@ -561,11 +567,12 @@ func readDir(root *os.Root) ([]fs.DirEntry, error) {
 	return f.ReadDir(-1)
 }
 
-// removeStale deletes top-level links into ..data whose name is gone.
-func removeStale(root *os.Root, tops []string) error {
+// removeStale deletes top-level links into ..data whose name is gone, and
+// says how many it deleted.
+func removeStale(root *os.Root, tops []string) (removed int, err error) {
 	entries, err := readDir(root)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	keep := make(map[string]bool, len(tops))
 	for _, n := range tops {
@@ -578,11 +585,12 @@ func removeStale(root *os.Root, tops []string) error {
 		}
 		if t, _ := root.Readlink(n); t == path.Join(dataLink, n) {
 			if err := root.Remove(n); err != nil {
-				return err
+				return removed, err
 			}
+			removed++
 		}
 	}
-	return nil
+	return removed, nil
 }
 
 // sameTree reports whether version holds exactly the files of current, with
