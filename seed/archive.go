@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
@@ -153,39 +156,16 @@ func extractZip(f *os.File, w *writer) error {
 }
 
 // copyTree reads a directory into w: files, directories and links inside
-// the tree; anything else is refused. It returns the tree's digest (as
-// treeDigest computes it), from the same walk.
+// the tree. It returns the tree's digest (as treeDigest computes it), from
+// the same walk.
 func copyTree(root string, w *writer) (string, error) {
 	var t treeLines
 	// One copier more than cores: a copy also waits for the disk.
 	w.copies = newCopies(runtime.GOMAXPROCS(0) + 1)
 	defer func() { w.copies = nil }()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		e := entry{name: rel, mode: info.Mode().Perm(), size: info.Size()}
-		switch {
-		case d.IsDir():
-			e.kind = dir
-		case info.Mode()&fs.ModeSymlink != 0:
-			if e.link, err = os.Readlink(p); err != nil {
-				return err
-			}
-			e.kind = symlink
-		case info.Mode().IsRegular():
-			e.kind, e.src = file, p
-		default:
-			return fmt.Errorf("%s: not a file, directory or link (%v); refused", p, info.Mode().Type())
-		}
-		t.add(rel, info, e.link)
-		if rel == "." {
+	err := walkTree(root, func(e entry, info fs.FileInfo) error {
+		t.add(e.name, info, e.link)
+		if e.name == "." {
 			return nil
 		}
 		return w.put(e)
@@ -200,6 +180,69 @@ func copyTree(root string, w *writer) (string, error) {
 		return "", err
 	}
 	return t.digest(), nil
+}
+
+// treeDigest identifies a directory tree by its names, kinds, modes, sizes,
+// modification times and link targets (not its content: reading it all
+// would cost what copying does). copyTree computes the same digest on its
+// own walk; this walk is for deciding whether to copy at all.
+func treeDigest(root string) (string, error) {
+	var t treeLines
+	err := walkTree(root, func(e entry, info fs.FileInfo) error {
+		t.add(e.name, info, e.link)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return t.digest(), nil
+}
+
+// walkTree calls visit for every entry of a directory tree ("." is the
+// root), with its Lstat; anything but files, directories and links is
+// refused.
+func walkTree(root string, visit func(entry, fs.FileInfo) error) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		e := entry{name: filepath.ToSlash(rel), mode: info.Mode().Perm(), size: info.Size()}
+		switch {
+		case d.IsDir():
+			e.kind = dir
+		case info.Mode()&fs.ModeSymlink != 0:
+			if e.link, err = os.Readlink(p); err != nil {
+				return err
+			}
+			e.kind = symlink
+		case info.Mode().IsRegular():
+			e.kind, e.src = file, p
+		default:
+			return fmt.Errorf("%s: not a file, directory or link (%v); refused", p, info.Mode().Type())
+		}
+		return visit(e, info)
+	})
+}
+
+// treeLines are a tree digest's lines, one per entry ("." is the root).
+type treeLines []string
+
+func (t *treeLines) add(rel string, fi fs.FileInfo, link string) {
+	*t = append(*t, fmt.Sprintf("%q %v %d %d %q", rel, fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), link))
+}
+
+func (t treeLines) digest() string {
+	slices.Sort(t)
+	h := sha256.New()
+	for _, l := range t {
+		io.WriteString(h, l+"\n")
+	}
+	return "tree:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // readAhead reads r on its own goroutine, a few chunks ahead of the reader.

@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -199,7 +198,7 @@ func Run(ctx context.Context, c Config) error {
 		// Digested first only where it can decide something: a pin to check,
 		// or a marker to compare with. Otherwise the copy digests the tree on
 		// its own walk, and the extraction hashes an archive on the way (on
-		// the decompressing core).
+		// the goroutine that reads it).
 		compare := !c.Force && prev != nil && prev.Source == display
 		if isDir && compare {
 			digest, err = treeDigest(c.Src)
@@ -453,50 +452,6 @@ func readMarker(target string) *marker {
 		return nil
 	}
 	return &m
-}
-
-// treeDigest identifies a directory tree by its names, kinds, modes, sizes,
-// modification times and link targets (not its content: reading it all
-// would cost what copying does). copyTree computes the same digest on its
-// own walk; this walk is for deciding whether to copy at all.
-func treeDigest(root string) (string, error) {
-	var t treeLines
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		}
-		t.add(filepath.ToSlash(rel), fi, link)
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	return t.digest(), nil
-}
-
-// treeLines are a tree digest's lines, one per entry ("." is the root).
-type treeLines []string
-
-func (t *treeLines) add(rel string, fi fs.FileInfo, link string) {
-	*t = append(*t, fmt.Sprintf("%q %v %d %d %q", rel, fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), link))
-}
-
-func (t treeLines) digest() string {
-	slices.Sort(t)
-	h := sha256.New()
-	for _, l := range t {
-		io.WriteString(h, l+"\n")
-	}
-	return "tree:" + hex.EncodeToString(h.Sum(nil))
 }
 
 func fileDigest(path string) (string, error) {
