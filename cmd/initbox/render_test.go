@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,5 +63,43 @@ func TestRenderKilledMidRender(t *testing.T) {
 	versions := versionDirs(t, out)
 	if versions != 1 {
 		t.Errorf("%d version directories after the re-run, want 1", versions)
+	}
+}
+
+// The garbage collector waits for the floor (internal/gcfloor, set in
+// app.Main): rendering 1,000 templates, which collects four times under
+// Go's default policy, collects not at all; GOGC set by the user wins.
+func TestRenderBelowTheGCFloorNeverCollects(t *testing.T) {
+	dir := t.TempDir()
+	src, vals := filepath.Join(dir, "src"), filepath.Join(dir, "v.yaml")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(vals, []byte("app: {name: shop}\nenv: {A: a, B: b, C: c, D: d}\n"), 0o644)
+	for i := range 1000 {
+		body := fmt.Sprintf("name: {{ .Values.app.name }}-%d\nenv:\n{{- range $k, $v := .Values.env }}\n  {{ $k }}: %q\n{{- end }}\n", i, "{{ $v }}")
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("c%04d.yaml.tmpl", i)), []byte(body), 0o644)
+	}
+	collections := func(env ...string) int {
+		cmd := command(t, "initbox", "render", src, "--values", vals, "--out", filepath.Join(t.TempDir(), "out")+"/")
+		cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool {
+			return strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=") || strings.HasPrefix(kv, "GODEBUG=")
+		})
+		cmd.Env = append(cmd.Env, append(env, "GODEBUG=gctrace=1")...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("render: %v\n%s", err, out)
+		}
+		n := 0
+		for line := range strings.Lines(string(out)) {
+			if strings.HasPrefix(line, "gc ") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := collections("GOGC=100"); n == 0 {
+		t.Fatal("with GOGC=100 the render did not collect: the workload is too small to show the floor")
+	}
+	if n := collections(); n != 0 {
+		t.Fatalf("the render collected %d times below the GC floor", n)
 	}
 }
