@@ -10,9 +10,10 @@
 // then on collects as any Go program does (GOGC=100). A streaming command
 // (fetch, seed) holds little and stays near the floor at most.
 //
-// The floor is at most a quarter of the container's memory limit (cgroup v2
-// memory.max, or v1 memory.limit_in_bytes), and nothing is changed when the
-// user set GOGC or GOMEMLIMIT.
+// The floor is at most a quarter of the memory limit of the process's
+// cgroup (v2 memory.max, or v1 memory.limit_in_bytes; the smallest on the
+// way to the root), and nothing is changed when the user set GOGC or
+// GOMEMLIMIT.
 //
 //	gcfloor.Set(gcfloor.Default) // first thing in Main
 package gcfloor
@@ -20,8 +21,11 @@ package gcfloor
 import (
 	"math"
 	"os"
+	"path"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,9 +36,11 @@ import (
 // fetch holds anyway.
 const Default = 32 << 20
 
-// cgroupFiles hold the memory limit as a container sees it: cgroup v2, then
-// v1 (a variable for tests).
-var cgroupFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+// Where the process's cgroups are listed and mounted (variables for tests).
+var (
+	procCgroup = "/proc/self/cgroup"
+	cgroupRoot = "/sys/fs/cgroup"
+)
 
 var once sync.Once
 
@@ -79,17 +85,43 @@ func apply(floor int64) {
 // own (cleanups on tiny pointer-free objects may never run).
 type sentinel struct{ _ *byte }
 
-// cgroupLimit returns the container's memory limit in bytes, 0 if there is
-// none or it cannot be read.
+// cgroupLimit returns the smallest memory limit on the way from the
+// process's own cgroup up to the root, in cgroup v2 (memory.max) or v1's
+// memory hierarchy (memory.limit_in_bytes); 0 if none is set or readable.
+// In a container with its own cgroup namespace the way is just "/"; without
+// one (or on a node) it is the full path /proc/self/cgroup names.
 func cgroupLimit() int64 {
-	for _, f := range cgroupFiles {
-		b, err := os.ReadFile(f)
-		if err != nil {
+	b, err := os.ReadFile(procCgroup)
+	if err != nil {
+		return 0
+	}
+	var limit int64
+	for line := range strings.Lines(string(b)) {
+		f := strings.SplitN(strings.TrimSpace(line), ":", 3) // ID:controllers:path
+		if len(f) != 3 {
 			continue
 		}
-		return parseLimit(string(b))
+		var dir, file string
+		switch {
+		case f[0] == "0" && f[1] == "":
+			dir, file = cgroupRoot, "memory.max"
+		case slices.Contains(strings.Split(f[1], ","), "memory"):
+			dir, file = filepath.Join(cgroupRoot, "memory"), "memory.limit_in_bytes"
+		default:
+			continue
+		}
+		for p := path.Clean("/" + f[2]); ; p = path.Dir(p) {
+			if b, err := os.ReadFile(filepath.Join(dir, p, file)); err == nil {
+				if n := parseLimit(string(b)); n > 0 && (limit == 0 || n < limit) {
+					limit = n
+				}
+			}
+			if p == "/" {
+				break
+			}
+		}
 	}
-	return 0
+	return limit
 }
 
 // parseLimit reads a cgroup memory limit: "max" (v2) and v1's "no limit"

@@ -58,24 +58,49 @@ func TestParseLimit(t *testing.T) {
 }
 
 func TestCgroupLimit(t *testing.T) {
-	dir := t.TempDir()
-	v2, v1 := filepath.Join(dir, "memory.max"), filepath.Join(dir, "limit_in_bytes")
-	defer func(f []string) { cgroupFiles = f }(cgroupFiles)
-	cgroupFiles = []string{v2, v1}
-	if got := cgroupLimit(); got != 0 {
-		t.Fatalf("no files: %d, want 0", got)
+	defer func(p, r string) { procCgroup, cgroupRoot = p, r }(procCgroup, cgroupRoot)
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(v1, []byte("536870912\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if got := cgroupLimit(); got != 512<<20 {
-		t.Fatalf("v1 only: %d, want %d", got, 512<<20)
-	}
-	if err := os.WriteFile(v2, []byte("max\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if got := cgroupLimit(); got != 0 {
-		t.Fatalf("v2 max: %d, want 0 (v2 wins)", got)
+	for _, tc := range []struct {
+		name  string
+		proc  string
+		files map[string]string
+		want  int64
+	}{
+		{"no /proc/self/cgroup", "", nil, 0},
+		{"v2, own namespace", "0::/\n", map[string]string{"memory.max": "268435456\n"}, 256 << 20},
+		{"v2, no limit", "0::/\n", map[string]string{"memory.max": "max\n"}, 0},
+		{"v2, the container's cgroup under the pod's: the smaller wins", "0::/kubepods/pod1/ctr\n", map[string]string{
+			"kubepods/memory.max": "max\n", "kubepods/pod1/memory.max": "536870912\n", "kubepods/pod1/ctr/memory.max": "1073741824\n",
+		}, 512 << 20},
+		{"v1 memory hierarchy, not namespaced", "4:memory:/process_api/x\n1:cpu,cpuacct:/\n0::/\n", map[string]string{
+			"memory/memory.limit_in_bytes": "9223372036854771712\n", "memory/process_api/x/memory.limit_in_bytes": "134217728\n",
+		}, 128 << 20},
+		{"v1 in a Docker container: the path is the host's, the mount the container's cgroup", "4:memory:/docker/25650b7b\n0::/docker/25650b7b\n",
+			map[string]string{"memory/memory.limit_in_bytes": "100663296\n"}, 96 << 20},
+		{"v1 with controllers listed together", "3:cpuacct,memory:/a\n", map[string]string{"memory/a/memory.limit_in_bytes": "67108864"}, 64 << 20},
+		{"malformed lines are ignored", "garbage\n0::/\n", map[string]string{"memory.max": "33554432"}, 32 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			procCgroup, cgroupRoot = filepath.Join(dir, "proc-cgroup"), filepath.Join(dir, "sys")
+			if tc.proc != "" {
+				write(procCgroup, tc.proc)
+			}
+			for name, content := range tc.files {
+				write(filepath.Join(cgroupRoot, name), content)
+			}
+			if got := cgroupLimit(); got != tc.want {
+				t.Fatalf("cgroupLimit = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }
 
