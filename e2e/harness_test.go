@@ -65,6 +65,9 @@ type Container struct {
 	// ExposedPorts are published on the host, for the test to reach a
 	// service ("8200/tcp").
 	ExposedPorts []string
+	// MemoryLimit is resources.limits.memory in bytes (0: none); swap is
+	// not allowed beyond it, as on a Kubernetes node.
+	MemoryLimit int64
 }
 
 // Status is what the harness recorded about one container.
@@ -280,6 +283,9 @@ func runToCompletion(t testing.TB, ctx context.Context, c Container, netns conta
 			hc.SecurityOpt = []string{"no-new-privileges"}
 		}
 		hc.CapAdd = c.CapAdd
+		if c.MemoryLimit > 0 {
+			hc.Memory, hc.MemorySwap = c.MemoryLimit, c.MemoryLimit
+		}
 	}
 	req.WaitingFor = wait.ForExit().WithExitTimeout(timeout)
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})

@@ -40,3 +40,45 @@ func TestFetchThenRenderIntoEmptyDir(t *testing.T) {
 		t.Errorf("a variable outside the prefix leaked:\n%s", main.Logs)
 	}
 }
+
+// The GC floor follows the container's memory limit: a render of 1,000
+// templates collects not at all with a roomy limit (floor 32 MiB) and does
+// collect under a 64 MiB limit (floor 16 MiB, a quarter), read from the
+// cgroup the way Docker sets it up.
+func TestGCFloorFollowsTheMemoryLimit(t *testing.T) {
+	work := map[string]string{"work": "/work"}
+	script := "mkdir -p /work/tpl && printf 'app: shop\\nenv: {A: a, B: b, C: c, D: d}\\n' > /work/values.yaml && " +
+		"for i in $(seq 1000); do printf 'name: {{ .Values.app }}-%s\\nenv:\\n{{- range $k, $v := .Values.env }}\\n  {{ $k }}: {{ $v }}\\n{{- end }}\\n' $i > /work/tpl/c$i.yaml.tmpl; done"
+	render := func(name string, limit int64) Container {
+		return Container{Name: name, Image: images.initbox, Restricted: true, MemoryLimit: limit, VolumeMounts: work,
+			Env:  map[string]string{"GODEBUG": "gctrace=1"},
+			Args: []string{"render", "/work/tpl/", "--values", "/work/values.yaml", "--out", "/work/" + name + "/"}}
+	}
+	st := RunPod(t, Pod{
+		Name:    "gcfloor",
+		Volumes: []string{"work"},
+		InitContainers: []Container{
+			{Name: "prep", Image: images.busybox, VolumeMounts: work, Args: []string{"-c", script}},
+			render("roomy", 1<<30),
+			render("tight", 64<<20),
+		},
+		Containers: []Container{{Name: "main", Image: images.busybox, VolumeMounts: work, Args: []string{"-c", "cat /work/roomy/c7.yaml /work/tight/c7.yaml"}}},
+	})
+	st.InitSucceeded(t)
+	logsContain(t, "main output", st.Get(t, "main").Logs, "name: shop-7\nenv:\n  A: a")
+	collections := func(name string) int {
+		n := 0
+		for line := range strings.Lines(st.Get(t, name).Logs) {
+			if strings.HasPrefix(line, "gc ") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := collections("roomy"); n != 0 {
+		t.Errorf("with a 1 GiB limit the render collected %d times; want none below the 32 MiB floor", n)
+	}
+	if n := collections("tight"); n == 0 {
+		t.Errorf("with a 64 MiB limit the render never collected: the floor did not follow the limit (16 MiB)\n%s", st.Get(t, "tight").Logs)
+	}
+}
