@@ -48,7 +48,7 @@ var once sync.Once
 // returns the floor applied, 0 if none.
 func Set(floor int64) (applied int64) {
 	once.Do(func() {
-		applied = plan(floor, os.Getenv, cgroupLimit())
+		applied = plan(floor, os.Getenv, cgroupLimit)
 		if applied > 0 {
 			apply(applied)
 		}
@@ -56,13 +56,14 @@ func Set(floor int64) (applied int64) {
 	return applied
 }
 
-// plan returns the floor to apply: none when the user tuned the collector,
-// and at most a quarter of the memory limit (0: no limit).
-func plan(floor int64, getenv func(string) string, limit int64) int64 {
+// plan returns the floor to apply: none when the user tuned the collector
+// (and then the cgroup files are not read), and at most a quarter of the
+// memory limit (0: no limit).
+func plan(floor int64, getenv func(string) string, memoryLimit func() int64) int64 {
 	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
 		return 0
 	}
-	if limit > 0 {
+	if limit := memoryLimit(); limit > 0 {
 		floor = min(floor, limit/4)
 	}
 	return max(floor, 0)

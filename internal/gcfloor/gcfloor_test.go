@@ -35,8 +35,13 @@ func TestPlan(t *testing.T) {
 		{"GOMEMLIMIT set", env("GOMEMLIMIT", "100MiB"), 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := plan(Default, tc.env, tc.limit); got != tc.want {
+			read := false
+			limit := func() int64 { read = true; return tc.limit }
+			if got := plan(Default, tc.env, limit); got != tc.want {
 				t.Fatalf("plan = %d, want %d", got, tc.want)
+			}
+			if tuned := tc.env("GOGC") != "" || tc.env("GOMEMLIMIT") != ""; read == tuned {
+				t.Fatalf("cgroup limit read: %v; want it read only when GOGC and GOMEMLIMIT are unset", read)
 			}
 		})
 	}
