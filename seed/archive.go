@@ -3,7 +3,6 @@ package seed
 import (
 	"archive/tar"
 	"archive/zip"
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -12,12 +11,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/initbox/initbox/internal/gunzip"
 )
 
 // Formats of archives.
@@ -48,13 +47,10 @@ func formatOf(name string) (string, error) {
 func extractTar(r io.Reader, format string, w *writer) error {
 	switch format {
 	case TarGz:
-		// A *bufio.Reader is what flate decodes from fastest (byte reads
-		// from a buffer, no interface call per byte).
-		gz, err := gzip.NewReader(bufio.NewReaderSize(r, readAheadChunk))
+		gz, err := gunzip.NewReader(r)
 		if err != nil {
 			return fmt.Errorf("not gzip: %w", err)
 		}
-		defer gz.Close()
 		r = gz
 	case TarZst:
 		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
@@ -72,6 +68,10 @@ func extractTar(r io.Reader, format string, w *writer) error {
 		r = ra
 	}
 	tr := tar.NewReader(r)
+	return w.parallel(func() error { return readTar(tr, w) })
+}
+
+func readTar(tr *tar.Reader, w *writer) error {
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -80,7 +80,7 @@ func extractTar(r io.Reader, format string, w *writer) error {
 		if err != nil {
 			return fmt.Errorf("reading the archive: %w", err)
 		}
-		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), body: tr, size: -1}
+		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), body: tr, size: h.Size}
 		switch h.Typeflag {
 		case tar.TypeReg:
 			e.kind = file
@@ -160,22 +160,15 @@ func extractZip(f *os.File, w *writer) error {
 // the same walk.
 func copyTree(root string, w *writer) (string, error) {
 	var t treeLines
-	// One copier more than cores: a copy also waits for the disk.
-	w.copies = newCopies(runtime.GOMAXPROCS(0) + 1)
-	defer func() { w.copies = nil }()
-	err := walkTree(root, func(e entry, info fs.FileInfo) error {
-		t.add(e.name, info, e.link)
-		if e.name == "." {
-			return nil
-		}
-		return w.put(e)
+	err := w.parallel(func() error {
+		return walkTree(root, func(e entry, info fs.FileInfo) error {
+			t.add(e.name, info, e.link)
+			if e.name == "." {
+				return nil
+			}
+			return w.put(e)
+		})
 	})
-	if err != nil {
-		w.copies.pending = nil // the version is dropped: start no more copies
-	}
-	if cerr := w.copies.wait(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -123,6 +124,22 @@ func (w *writer) put(e entry) error {
 		}
 		return w.stage.CopyFile(name, mode, e.src, e.size)
 	}
+	if w.copies != nil && e.size >= 0 && e.size <= smallEntry {
+		// A small entry of an archive: read now (the archive is a
+		// stream), created and written on a copier, like a tree's files.
+		if err := w.count(e.size); err != nil {
+			return err
+		}
+		data := w.copies.buffer(int(e.size))
+		if _, err := io.ReadFull(e.body, data); err != nil {
+			return fmt.Errorf("entry %q: %w", e.name, err)
+		}
+		if err := w.stage.Reserve(name); err != nil {
+			return fmt.Errorf("entry %q: %w", e.name, err)
+		}
+		w.copies.do(func() error { return w.stage.WriteReserved(name, mode, data) })
+		return w.copies.failed()
+	}
 	return w.stage.WriteMode(name, mode, func(out io.Writer) error {
 		if w.buf == nil {
 			w.buf = make([]byte, 64<<10)
@@ -177,22 +194,68 @@ func (w *writer) count(n int64) error {
 	return nil
 }
 
-// copies runs a tree's file copies on a few goroutines while the walk goes
-// on: creating a file is mostly kernel work (inode, directory entry,
-// journal), and files in different directories do not wait for each other.
-// Copies go out in batches: handing each file to another thread would cost
-// more than a small file's copy.
+// smallEntry is the largest archive entry written on a copier; larger ones
+// stream on the reading goroutine.
+const smallEntry = 64 << 10
+
+// parallel runs fill with w.copies set — a tree's files and an archive's
+// small entries are then written on a few goroutines — and waits for the
+// copies; after a failed fill, what is queued is dropped.
+func (w *writer) parallel(fill func() error) error {
+	// One copier more than cores: a copy also waits for the disk.
+	w.copies = newCopies(runtime.GOMAXPROCS(0) + 1)
+	defer func() { w.copies = nil }()
+	err := fill()
+	if err != nil {
+		w.copies.pending = nil // the version is dropped: start no more copies
+	}
+	if cerr := w.copies.wait(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// copies runs file copies on a few goroutines while the source is read:
+// creating a file is mostly kernel work (inode, directory entry, journal),
+// and files in different directories do not wait for each other. Copies
+// go out in batches: handing each file to another thread would cost more
+// than a small file's copy. An archive's entries travel in their batch's
+// arena, which comes back when the batch is done.
 type copies struct {
 	sem     chan struct{}
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	err     error
 	pending []func() error
+	arena   []byte      // the pending batch's bytes
+	free    chan []byte // arenas of finished batches
 }
 
-const copyBatch = 64
+const (
+	copyBatch = 64
+	arenaSize = 1 << 20 // at least smallEntry
+)
 
-func newCopies(n int) *copies { return &copies{sem: make(chan struct{}, n)} }
+func newCopies(n int) *copies {
+	return &copies{sem: make(chan struct{}, n), free: make(chan []byte, n+1)}
+}
+
+// buffer returns n bytes of the pending batch's arena (a full arena sends
+// the batch first).
+func (c *copies) buffer(n int) []byte {
+	if c.arena != nil && cap(c.arena)-len(c.arena) < n {
+		c.flush()
+	}
+	if c.arena == nil {
+		select {
+		case c.arena = <-c.free:
+		default:
+			c.arena = make([]byte, 0, arenaSize)
+		}
+	}
+	c.arena = c.arena[:len(c.arena)+n]
+	return c.arena[len(c.arena)-n:]
+}
 
 // do queues f; a full batch starts when a slot is free.
 func (c *copies) do(f func() error) {
@@ -206,11 +269,19 @@ func (c *copies) flush() {
 	if len(c.pending) == 0 {
 		return
 	}
-	batch := c.pending
-	c.pending = nil
+	batch, arena := c.pending, c.arena
+	c.pending, c.arena = nil, nil
 	c.sem <- struct{}{}
 	c.wg.Go(func() {
-		defer func() { <-c.sem }()
+		defer func() {
+			if arena != nil {
+				select {
+				case c.free <- arena[:0]:
+				default:
+				}
+			}
+			<-c.sem
+		}()
 		for _, f := range batch {
 			if c.failed() != nil {
 				return

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -242,36 +243,81 @@ func TestCopyDigestsTheTree(t *testing.T) {
 	}
 }
 
-// A tree's files are copied in batches on several goroutines: every file
-// arrives, with its content and mode, however the batches fall.
-func TestTreeCopiedInParallel(t *testing.T) {
+// A tree's files and an archive's small entries are written on copiers in
+// batches: every file of every size arrives whole with its mode — empty,
+// small, a batch's arena filled by a few, exactly the largest written on a
+// copier, and larger ones streamed on the reading goroutine between them.
+func TestFilesWrittenInParallel(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "seed-data")
 	n := 5*copyBatch + 7
+	sizes := []int{0, 13, 40 << 10, smallEntry, smallEntry + 1, 3 * smallEntry}
+	body := func(i int) []byte {
+		b := bytes.Repeat([]byte(fmt.Sprintf("content %d;", i)), sizes[i%len(sizes)]/9+1)
+		return b[:sizes[i%len(sizes)]]
+	}
+	modes := []fs.FileMode{0o644, 0o600, 0o755}
+	name := func(i int) string { return fmt.Sprintf("d%d/e%d/f%03d", i%5, i%3, i) }
+	var entries []tarEntry
 	for i := range n {
-		name := filepath.Join(src, fmt.Sprintf("d%d/e%d/f%03d", i%5, i%3, i))
-		writeFile(t, name, []byte(fmt.Sprint("content ", i)))
-		if err := os.Chmod(name, []fs.FileMode{0o644, 0o600, 0o755}[i%3]); err != nil {
+		p := writeFile(t, filepath.Join(src, name(i)), body(i))
+		if err := os.Chmod(p, modes[i%3]); err != nil {
 			t.Fatal(err)
 		}
+		entries = append(entries, tarEntry{name: name(i), body: string(body(i)), mode: int64(modes[i%3])})
 	}
-	target := filepath.Join(dir, "data")
-	if err := seed(t, Config{Src: src, Target: target}); err != nil {
+	archive := writeFile(t, filepath.Join(dir, "data.tar.gz"), gz(makeTar(t, entries)))
+	for _, source := range []string{src, archive} {
+		target := filepath.Join(dir, "data-"+filepath.Base(source))
+		if err := seed(t, Config{Src: source, Target: target}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			p := filepath.Join(target, name(i))
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, p); got != string(body(i)) || fi.Mode().Perm() != modes[i%3] {
+				t.Fatalf("%s: %d bytes (want %d), equal %v, mode %v", p, len(got), len(body(i)), got == string(body(i)), fi.Mode())
+			}
+		}
+		want := int64(n)
+		if source == src {
+			want += 5 + 15 // a tree's directories are entries too
+		}
+		if m := readMarker(target); m == nil || m.Files != want {
+			t.Fatalf("%s: marker %+v, want %d entries", source, m, want)
+		}
+	}
+}
+
+// An archive's entries travel in their batch's arena: a new batch never
+// gets bytes of one still being written, and a finished batch's arena is
+// used again.
+func TestArenaOfARunningBatchIsNotReused(t *testing.T) {
+	c := newCopies(1)
+	first := c.buffer(arenaSize)
+	release := make(chan struct{})
+	c.do(func() error { <-release; return nil })
+	second := c.buffer(10) // the first arena is full: its batch starts
+	if overlaps(first, second) {
+		t.Fatal("a new entry got bytes of the running batch's arena")
+	}
+	c.do(func() error { return nil })
+	close(release)
+	if err := c.wait(); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		name := filepath.Join(target, fmt.Sprintf("d%d/e%d/f%03d", i%5, i%3, i))
-		fi, err := os.Stat(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := readFile(t, name); got != fmt.Sprint("content ", i) || fi.Mode().Perm() != []fs.FileMode{0o644, 0o600, 0o755}[i%3] {
-			t.Fatalf("%s: %q %v", name, got, fi.Mode())
-		}
+	third := c.buffer(10)
+	if !overlaps(first, third) && !overlaps(second[:cap(second)], third) {
+		t.Fatal("a finished batch's arena was not used again")
 	}
-	if m := readMarker(target); m == nil || m.Files != int64(n+5+15) {
-		t.Fatalf("marker %+v: want %d entries (files and directories)", m, n+5+15)
-	}
+}
+
+func overlaps(a, b []byte) bool {
+	a0, b0 := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
 }
 
 // The first failing copy is the error; the copies after it in its batch do

@@ -269,10 +269,28 @@ func (s *Stage) Symlink(name, target string) error {
 	return nil
 }
 
+// Reserve claims name for a file that WriteReserved writes later, maybe on
+// another goroutine: a clash with an earlier name is reported here, in the
+// caller's order, and the file's directories exist when Reserve returns
+// (so a link made after it cannot be a directory the file goes through).
+func (s *Stage) Reserve(name string) error { return s.claim(name) }
+
+// WriteReserved writes data as the file name, reserved with Reserve.
+func (s *Stage) WriteReserved(name string, mode fs.FileMode, data []byte) error {
+	return s.writeClaimed(name, mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
 func (s *Stage) write(name string, mode fs.FileMode, fill func(io.Writer) error) error {
 	if err := s.claim(name); err != nil {
 		return err
 	}
+	return s.writeClaimed(name, mode, fill)
+}
+
+func (s *Stage) writeClaimed(name string, mode fs.FileMode, fill func(io.Writer) error) error {
 	fd, err := s.create(name, mode, unix.O_WRONLY)
 	if err != nil {
 		return fmt.Errorf("name %q: %w", name, err)

@@ -506,6 +506,37 @@ func TestConcurrentCreate(t *testing.T) {
 	}
 }
 
+// Reserve claims a name in the caller's order (a second claim fails there,
+// and so does a link where the reserved file's directory is); the file
+// itself is written later on another goroutine, with its mode.
+func TestReserveThenWriteElsewhere(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	_, err := Dir(t.Context(), dir, Options{}, func(s *Stage) error {
+		if err := s.Reserve("sub/run.sh"); err != nil {
+			return err
+		}
+		if err := s.Reserve("sub/run.sh"); err == nil {
+			t.Error("a name reserved twice was accepted")
+		}
+		if err := s.Symlink("sub", "elsewhere"); err == nil {
+			t.Error("a link replaced the directory of a reserved file")
+		}
+		done := make(chan error)
+		go func() { done <- s.WriteReserved("sub/run.sh", 0o755, []byte("#!/bin/sh\n")) }()
+		return <-done
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "sub/run.sh"))
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("sub/run.sh: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "sub/run.sh")); string(b) != "#!/bin/sh\n" {
+		t.Fatalf("sub/run.sh: %q", b)
+	}
+}
+
 // A version is made durable with one syncfs of its filesystem; where syncfs
 // is refused (a seccomp profile, another OS), every file and directory is
 // fsynced instead and the publish still succeeds.
