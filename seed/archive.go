@@ -49,7 +49,7 @@ func extractTar(r io.Reader, format string, w *writer) error {
 	case TarGz:
 		gz, err := gunzip.NewReader(r)
 		if err != nil {
-			return fmt.Errorf("not gzip: %w", err)
+			return fmt.Errorf("reading the archive as tar.gz: %w", err)
 		}
 		r = gz
 	case TarZst:
@@ -68,7 +68,16 @@ func extractTar(r io.Reader, format string, w *writer) error {
 		r = ra
 	}
 	tr := tar.NewReader(r)
-	return w.parallel(func() error { return readTar(tr, w) })
+	if err := w.parallel(func() error { return readTar(tr, w) }); err != nil {
+		return err
+	}
+	// The tar reader stops at the end-of-archive blocks; what follows is
+	// read too, so that gzip's CRC-32 and size (zstd's checksum) are
+	// checked: an archive that lost its last bytes is refused.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("reading the archive: %w", cutShort(err))
+	}
+	return nil
 }
 
 func readTar(tr *tar.Reader, w *writer) error {
@@ -78,7 +87,7 @@ func readTar(tr *tar.Reader, w *writer) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading the archive: %w", err)
+			return fmt.Errorf("reading the archive: %w", cutShort(err))
 		}
 		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), body: tr, size: h.Size}
 		switch h.Typeflag {
@@ -98,9 +107,18 @@ func readTar(tr *tar.Reader, w *writer) error {
 			return fmt.Errorf("entry %q: unsupported type %q; refused", h.Name, h.Typeflag)
 		}
 		if err := w.put(e); err != nil {
-			return err
+			return cutShort(err)
 		}
 	}
+}
+
+// cutShort says what an archive that ends early means (a body cut short
+// fails in put, a header in Next).
+func cutShort(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("it ends in the middle (cut short? check the file or the download): %w", err)
+	}
+	return err
 }
 
 // extractZip reads a zip file (it needs random access) into w.

@@ -243,6 +243,55 @@ func TestCopyDigestsTheTree(t *testing.T) {
 	}
 }
 
+// A damaged tar.gz — cut short (also only its trailer), a byte changed,
+// not gzip at all — or a tar.zst cut in its checksum fails with exit 1 and
+// a message naming the archive's fault; the target keeps
+// what an earlier seed published, and no staged version is left.
+func TestDamagedArchiveKeepsThePreviousState(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "www")
+	good := writeFile(t, filepath.Join(dir, "good.tar.gz"), gz(makeTar(t, project)))
+	if err := seed(t, Config{Src: good, Target: target, StripComponents: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var big []tarEntry
+	for i := range 200 {
+		big = append(big, tarEntry{name: fmt.Sprintf("f%03d", i), body: strings.Repeat(fmt.Sprint(i), 500)})
+	}
+	archive := gz(makeTar(t, big))
+	zstCut := zst(t, makeTar(t, big))
+	zstCut = zstCut[:len(zstCut)-2] // in its checksum
+	flipped := bytes.Clone(archive)
+	flipped[len(flipped)/2] ^= 0x55
+	for name, tc := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"cut":     {archive[:len(archive)*2/3], "it ends in the middle"},
+		"cut-end": {archive[:len(archive)-3], "it ends in the middle"},
+		"cut-1/3": {archive[:len(archive)/3], "it ends in the middle"},
+		"zst-cut": {zstCut, "it ends in the middle"},
+		"flipped": {flipped, "reading the archive"},
+		"no-gzip": {makeTar(t, big), "reading the archive as tar.gz"},
+	} {
+		format := TarGz
+		if strings.HasPrefix(name, "zst") {
+			format = TarZst
+		}
+		src := writeFile(t, filepath.Join(dir, name+".archive"), tc.data)
+		err := seed(t, Config{Src: src, Target: target, Force: true, Format: format})
+		if err == nil || exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: %v (exit %d), want exit %d and %q", name, err, exitcode.Of(err), exitcode.Failure, tc.want)
+		}
+		if readFile(t, filepath.Join(target, "index.html")) != "<h1>hi</h1>" {
+			t.Fatalf("%s: the published state changed", name)
+		}
+		if entries, _ := os.ReadDir(target); len(entries) != 1+1+5 { // ..data, the version, five top-level names
+			t.Fatalf("%s: the target holds %d entries (a staged version left?)", name, len(entries))
+		}
+	}
+}
+
 // A tree's files and an archive's small entries are written on copiers in
 // batches: every file of every size arrives whole with its mode — empty,
 // small, a batch's arena filled by a few, exactly the largest written on a

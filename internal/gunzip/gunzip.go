@@ -1,14 +1,14 @@
 // Package gunzip decompresses gzip streams (RFC 1952, deflate of RFC 1951)
 // — what `seed` spends most of its time on when it unpacks a tar.gz.
 //
-// It decodes what compress/gzip and klauspost's gzip do, byte for byte (a
-// fuzz test holds it to compress/flate), and about a third faster than
-// the latter: the bit buffer takes eight input bytes at a time from its
-// own input buffer instead of calling ReadByte per byte, a literal or a
-// short code is one table lookup, and a whole length/distance pair needs
-// one refill. Concatenated members are one stream, as gzip -d makes them.
-// Every member's CRC-32 and size are checked; a stream cut short is
-// io.ErrUnexpectedEOF, never a clean end.
+// It decodes what compress/gzip does, byte for byte, and refuses what it
+// refuses (a fuzz test holds it to compress/flate). Huffman-coded data
+// decodes 1.5–1.9× as fast as with klauspost's gzip: the bit buffer takes
+// eight input bytes at a time from its own input buffer instead of calling
+// ReadByte per byte, a literal or a short code is one table lookup, and a
+// whole length/distance pair needs one refill. Concatenated members are
+// one stream, as gzip -d makes them. Every member's CRC-32 and size are
+// checked; a stream cut short is io.ErrUnexpectedEOF, never a clean end.
 package gunzip
 
 import (
