@@ -349,18 +349,6 @@ func (f *inflater) codes() error {
 			}
 		}
 		e := lit[b&(1<<litBits-1)]
-		if e&0xf0 == kindLiteral<<4 {
-			n := uint(e & 0xf)
-			b >>= n
-			nb -= n
-			if nb < pad {
-				err = f.truncated()
-				break
-			}
-			out[op] = byte(e >> 16)
-			op++
-			continue
-		}
 		if e>>4&0xf == kindSub {
 			b >>= e & 0xf
 			nb -= uint(e & 0xf)
@@ -374,7 +362,7 @@ func (f *inflater) codes() error {
 			break
 		}
 		switch e >> 4 & 0xf {
-		case kindLiteral: // from a subtable
+		case kindLiteral:
 			out[op] = byte(e >> 16)
 			op++
 			continue
