@@ -243,6 +243,9 @@ func newCopies(n int) *copies {
 // buffer returns n bytes of the pending batch's arena (a full arena sends
 // the batch first).
 func (c *copies) buffer(n int) []byte {
+	if len(c.pending) == 0 && c.arena != nil {
+		c.arena = c.arena[:0] // no queued copy holds a part of it
+	}
 	if c.arena != nil && cap(c.arena)-len(c.arena) < n {
 		c.flush()
 	}
