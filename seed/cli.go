@@ -33,6 +33,7 @@ func Command() *cli.Command {
 		&cli.StringFlag{Name: "ref", Usage: "git: branch, tag or full commit hash (default: the remote's HEAD)", EnvVars: env("ref"), Destination: &c.Ref, Category: "Git"},
 		&cli.StringFlag{Name: "git-token-file", Usage: "git over HTTPS: a file holding the token", EnvVars: env("git-token-file"), Destination: &c.GitTokenFile, Category: "Git"},
 		&cli.StringFlag{Name: "ssh-key-file", Usage: "git over SSH: the private key", EnvVars: env("ssh-key-file"), Destination: &c.SSHKeyFile, Category: "Git"},
+		&cli.BoolFlag{Name: "submodules", Usage: "git: also check out the submodules' recorded commits, recursively (cloned whole; credentials go only to the repository's own host)", EnvVars: env("submodules"), Destination: &c.Submodules, Category: "Git"},
 		&cli.StringFlag{Name: "known-hosts", Usage: "git over SSH: known_hosts to check the host key against (required)", EnvVars: env("known-hosts"), Destination: &c.KnownHosts, Category: "Git"},
 		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint for s3:// sources (default: AWS_ENDPOINT_URL_S3, else AWS)", EnvVars: env("s3-endpoint"), Destination: &c.S3.Endpoint, Category: "S3"},
 		&cli.StringFlag{Name: "s3-region", Usage: "region (default: AWS_REGION, else discovered)", EnvVars: env("s3-region"), Destination: &c.S3.Region, Category: "S3"},

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -97,7 +98,7 @@ func (g goGit) resolve(ctx context.Context, c Config) (string, string, error) {
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.gitURL()}})
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth, PeelingOption: git.AppendPeeled})
 	if err != nil {
-		return "", "", classifyGit(err, c)
+		return "", "", classifyGit(err, c.gitURL())
 	}
 	want := []plumbing.ReferenceName{plumbing.NewBranchReferenceName(c.Ref), plumbing.NewTagReferenceName(c.Ref), plumbing.ReferenceName(c.Ref)}
 	if c.Ref == "" {
@@ -126,22 +127,31 @@ func (g goGit) resolve(ctx context.Context, c Config) (string, string, error) {
 	return "", "", retry.Permanent(fmt.Errorf("%s: no branch or tag %q", redact.URLString(c.gitURL()), c.Ref))
 }
 
-// checkout clones the commit and writes its tree (or --subdir of it).
+// checkout clones the commit and writes its tree (or --subdir of it), and
+// with --submodules the trees of the commits its submodules record.
 func (g goGit) checkout(ctx context.Context, c Config, commit, ref string, w *writer) error {
 	auth, err := g.auth(c)
 	if err != nil {
 		return retry.Permanent(err)
 	}
-	opts := &git.CloneOptions{URL: c.gitURL(), Auth: auth, NoCheckout: true, Tags: git.NoTags}
+	return g.writeCommit(ctx, c, c.gitURL(), auth, commit, ref, "", w, 0)
+}
+
+// maxSubmoduleDepth bounds submodules of submodules (a cycle of them).
+const maxSubmoduleDepth = 8
+
+// writeCommit clones url and writes the tree of commit under prefix.
+func (g goGit) writeCommit(ctx context.Context, c Config, url string, auth transport.AuthMethod, commit, ref, prefix string, w *writer, depth int) error {
+	opts := &git.CloneOptions{URL: url, Auth: auth, NoCheckout: true, Tags: git.NoTags}
 	if ref != "" {
 		opts.ReferenceName, opts.SingleBranch = plumbing.ReferenceName(ref), true
-		if !strings.HasPrefix(c.gitURL(), "file://") {
+		if !strings.HasPrefix(url, "file://") {
 			opts.Depth = 1 // the in-process file:// server does not do shallow clones
 		}
 	}
 	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
 	if err != nil {
-		return classifyGit(err, c)
+		return classifyGit(err, url)
 	}
 	co, err := repo.CommitObject(plumbing.NewHash(commit))
 	if err != nil {
@@ -151,14 +161,17 @@ func (g goGit) checkout(ctx context.Context, c Config, commit, ref string, w *wr
 		}
 	}
 	if err != nil {
-		return retry.Permanent(fmt.Errorf("%s: commit %s: %w", redact.URLString(c.gitURL()), commit, err))
+		return retry.Permanent(fmt.Errorf("%s: commit %s: %w", redact.URLString(url), commit, err))
 	}
 	tree, err := co.Tree()
 	if err != nil {
 		return retry.Permanent(err)
 	}
-	return permanent(tree.Files().ForEach(func(f *object.File) error {
+	err = tree.Files().ForEach(func(f *object.File) error {
 		e := entry{name: f.Name, mode: 0o644, size: -1}
+		if prefix != "" {
+			e.name = prefix + "/" + f.Name // not path.Join: the name's checks see it as it is
+		}
 		switch f.Mode {
 		case filemode.Executable:
 			e.mode = 0o755
@@ -171,7 +184,7 @@ func (g goGit) checkout(ctx context.Context, c Config, commit, ref string, w *wr
 			e.kind, e.link = symlink, target
 			return w.put(e)
 		default:
-			return nil // submodules (commits) are not followed
+			return nil
 		}
 		r, err := f.Reader()
 		if err != nil {
@@ -180,7 +193,118 @@ func (g goGit) checkout(ctx context.Context, c Config, commit, ref string, w *wr
 		defer r.Close()
 		e.kind, e.body = file, io.Reader(r)
 		return w.put(e)
-	}))
+	})
+	if err != nil || !c.Submodules {
+		return permanent(err)
+	}
+	subs, err := submodules(tree)
+	if err != nil {
+		return retry.Permanent(fmt.Errorf("%s: %w", redact.URLString(url), err))
+	}
+	for _, s := range subs {
+		if depth >= maxSubmoduleDepth {
+			return retry.Permanent(fmt.Errorf("submodule %s: more than %d levels of submodules", path.Join(prefix, s.path), maxSubmoduleDepth))
+		}
+		subURL, err := submoduleURL(url, s.url)
+		if err != nil {
+			return retry.Permanent(fmt.Errorf("submodule %s: %w", path.Join(prefix, s.path), err))
+		}
+		// A remote repository may not make initbox read this machine's
+		// repositories (git refuses file:// submodules for the same reason).
+		if strings.HasPrefix(subURL, "file://") && !strings.HasPrefix(url, "file://") {
+			return retry.Permanent(fmt.Errorf("submodule %s: a local URL (%s) in a remote repository; refused", path.Join(prefix, s.path), subURL))
+		}
+		// The superproject's token or key is for its own host only.
+		subAuth := auth
+		if !sameHost(url, subURL) {
+			subAuth = nil
+		}
+		// The recorded commit need not be any branch's tip: a whole clone.
+		if err := g.writeCommit(ctx, c, subURL, subAuth, s.commit, "", path.Join(prefix, s.path), w, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type submodule struct{ path, url, commit string }
+
+// submodules lists a tree's submodule entries (gitlinks) with their URLs
+// from its .gitmodules.
+func submodules(tree *object.Tree) ([]submodule, error) {
+	var subs []submodule
+	walker := object.NewTreeWalker(tree, true, nil)
+	defer walker.Close()
+	for {
+		name, e, err := walker.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.Mode == filemode.Submodule {
+			subs = append(subs, submodule{path: name, commit: e.Hash.String()})
+		}
+	}
+	if len(subs) == 0 {
+		return nil, nil
+	}
+	f, err := tree.File(".gitmodules")
+	if err != nil {
+		return nil, fmt.Errorf("submodule %s has no .gitmodules entry", subs[0].path)
+	}
+	text, err := f.Contents()
+	if err != nil {
+		return nil, err
+	}
+	mods := config.NewModules()
+	if err := mods.Unmarshal([]byte(text)); err != nil {
+		return nil, fmt.Errorf(".gitmodules: %w", err)
+	}
+	for i := range subs {
+		for _, m := range mods.Submodules {
+			if path.Clean(m.Path) == subs[i].path {
+				subs[i].url = m.URL
+			}
+		}
+		if subs[i].url == "" {
+			return nil, fmt.Errorf("submodule %s has no URL in .gitmodules", subs[i].path)
+		}
+	}
+	return subs, nil
+}
+
+// submoduleURL resolves a submodule's URL: one relative to the
+// superproject ("../lib.git") is relative to its URL, as git does it.
+func submoduleURL(super, sub string) (string, error) {
+	if !strings.HasPrefix(sub, "./") && !strings.HasPrefix(sub, "../") {
+		if _, err := transport.NewEndpoint(sub); err != nil {
+			return "", fmt.Errorf("URL %q: %w", sub, err)
+		}
+		return sub, nil
+	}
+	ep, err := transport.NewEndpoint(super)
+	if err != nil {
+		return "", err
+	}
+	ep.Path = path.Join(ep.Path, sub)
+	return ep.String(), nil
+}
+
+// sameHost tells whether two repository URLs (scheme://… or scp-like
+// user@host:path) name the same protocol, host and port.
+func sameHost(a, b string) bool {
+	ea, erra := transport.NewEndpoint(a)
+	eb, errb := transport.NewEndpoint(b)
+	return erra == nil && errb == nil && ea.Protocol == eb.Protocol && ea.Host == eb.Host && port(ea) == port(eb)
+}
+
+func port(e *transport.Endpoint) int {
+	if e.Port != 0 {
+		return e.Port
+	}
+	return map[string]int{"https": 443, "http": 80, "ssh": 22}[e.Protocol]
 }
 
 func isHash(s string) bool {
@@ -189,8 +313,8 @@ func isHash(s string) bool {
 
 // classifyGit: authentication and a missing repository are permanent;
 // the network is retried.
-func classifyGit(err error, c Config) error {
-	msg := fmt.Errorf("%s: %v", redact.URLString(c.gitURL()), redact.Scrub(err.Error()))
+func classifyGit(err error, url string) error {
+	msg := fmt.Errorf("%s: %v", redact.URLString(url), redact.Scrub(err.Error()))
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return retry.Permanent(fmt.Errorf("%w; not retried: check --git-token-file or --ssh-key-file", msg))

@@ -26,17 +26,7 @@ func gitRepo(t *testing.T) (dir, first string) {
 		t.Fatalf("git is not installed (apt-get install git; .ci/run does): %v", err)
 	}
 	dir = filepath.Join(t.TempDir(), "repo")
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := func(args ...string) string { return runGit(t, dir, args...) }
 	os.MkdirAll(filepath.Join(dir, "public/css"), 0o755)
 	git("init", "-q", "-b", "main")
 	os.WriteFile(filepath.Join(dir, "public/index.html"), []byte("v1"), 0o644)
@@ -51,6 +41,133 @@ func gitRepo(t *testing.T) (dir, first string) {
 	git("commit", "-q", "-am", "two")
 	git("config", "http.receivepack", "false")
 	return dir, first
+}
+
+// runGit runs Debian's git in dir (file:// submodules allowed: the tests
+// make them).
+func runGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "protocol.file.allow=always"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// newRepo makes a repository at dir with files (name → content), committed.
+func newRepo(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	runGit(t, dir, "init", "-q", "-b", "main")
+	for name, body := range files {
+		writeFile(t, filepath.Join(dir, name), []byte(body))
+	}
+	runGit(t, dir, "add", "-A")
+	runGit(t, dir, "commit", "-q", "-m", "init")
+}
+
+// With --submodules, a submodule (by a URL relative to the repository's)
+// and its own submodule (by an absolute file:// URL) arrive at their paths
+// at the commits recorded, not their branches' tips; without it they stay
+// out. Turning it on re-seeds the same commit.
+func TestGitSubmodules(t *testing.T) {
+	root := t.TempDir()
+	deep, lib, super := filepath.Join(root, "deep"), filepath.Join(root, "lib"), filepath.Join(root, "super")
+	newRepo(t, deep, map[string]string{"deep.txt": "deep"})
+	newRepo(t, lib, map[string]string{"lib.txt": "v1"})
+	runGit(t, lib, "submodule", "-q", "add", "file://"+deep, "deep")
+	runGit(t, lib, "commit", "-q", "-m", "deep")
+	newRepo(t, super, map[string]string{"site.txt": "site"})
+	runGit(t, super, "submodule", "-q", "add", "../lib", "vendor/lib")
+	runGit(t, super, "commit", "-q", "-m", "lib")
+	writeFile(t, filepath.Join(lib, "lib.txt"), []byte("v2")) // after the commit super records
+	runGit(t, lib, "commit", "-q", "-am", "v2")
+
+	src, target := "git+file://"+super, filepath.Join(root, "www")
+	if err := seed(t, Config{Src: src, Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, filepath.Join(target, "site.txt")) != "site" {
+		t.Fatal("site.txt differs")
+	}
+	if _, err := os.Stat(filepath.Join(target, "vendor/lib/lib.txt")); err == nil {
+		t.Fatal("a submodule arrived without --submodules")
+	}
+	if err := seed(t, Config{Src: src, Target: target, Submodules: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(target, "vendor/lib/lib.txt")); got != "v1" {
+		t.Fatalf("vendor/lib/lib.txt = %q, want the recorded commit's v1", got)
+	}
+	if got := readFile(t, filepath.Join(target, "vendor/lib/deep/deep.txt")); got != "deep" {
+		t.Fatalf("vendor/lib/deep/deep.txt = %q", got)
+	}
+	if m := readMarker(target); m == nil || !strings.HasSuffix(m.Digest, "+submodules") {
+		t.Fatalf("marker %+v: want a digest that tells the submodules", m)
+	}
+}
+
+// Over HTTP, a submodule on the same host gets the repository's token; one
+// named by another host does not (the server refuses it), and a file://
+// submodule of a remote repository is refused outright.
+func TestGitSubmoduleCredentialsAndLocalURLs(t *testing.T) {
+	root := t.TempDir()
+	lib, super := filepath.Join(root, "lib"), filepath.Join(root, "super")
+	newRepo(t, lib, map[string]string{"lib.txt": "lib"})
+	newRepo(t, super, map[string]string{"site.txt": "site"})
+	runGit(t, super, "submodule", "-q", "add", "../lib", "vendor/lib")
+	runGit(t, super, "commit", "-q", "-m", "lib")
+	srv, _ := gitHTTP(t, root, "tok-Secret-42")
+	tokenFile := writeFile(t, filepath.Join(root, "token"), []byte("tok-Secret-42"))
+	target := filepath.Join(root, "www")
+	// .gitmodules says ../lib: relative to http://127.0.0.1:PORT/super.
+	if err := seed(t, Config{Src: "git+" + srv.URL + "/super", Target: target, Submodules: true, GitTokenFile: tokenFile}); err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, filepath.Join(target, "vendor/lib/lib.txt")) != "lib" {
+		t.Fatal("vendor/lib/lib.txt differs")
+	}
+
+	for _, tc := range []struct{ url, want string }{
+		{strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/lib", "authentication required"},
+		{"file://" + lib, "a local URL"},
+	} {
+		runGit(t, super, "config", "-f", ".gitmodules", "submodule.vendor/lib.url", tc.url)
+		runGit(t, super, "commit", "-q", "-am", "url "+tc.url)
+		err := seed(t, Config{Src: "git+" + srv.URL + "/super", Target: target, Submodules: true, GitTokenFile: tokenFile})
+		if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("submodule at %s: %v, want exit 1 and %q", tc.url, err, tc.want)
+		}
+	}
+}
+
+// gitHTTP serves the repositories under root (their work trees' .git) by
+// git's own http-backend, behind a token check; it counts fetches.
+func gitHTTP(t *testing.T, root, token string) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	backend, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetches atomic.Int32
+	h := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pw, ok := r.BasicAuth(); !ok || pw != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "git-upload-pack") {
+			fetches.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &fetches
 }
 
 // A repository over file://, by branch, annotated tag and commit; --subdir;
@@ -95,25 +212,7 @@ func TestGitRefs(t *testing.T) {
 // at the same commit only asks for the refs.
 func TestGitHTTPWithToken(t *testing.T) {
 	repo, _ := gitRepo(t)
-	backend, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fetches atomic.Int32
-	h := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
-		Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(repo), "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pw, ok := r.BasicAuth(); !ok || pw != "tok-Secret-42" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if strings.HasSuffix(r.URL.Path, "git-upload-pack") {
-			fetches.Add(1)
-		}
-		h.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv, fetches := gitHTTP(t, filepath.Dir(repo), "tok-Secret-42")
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte("tok-Secret-42\n"), 0o600)
 	target := filepath.Join(t.TempDir(), "www")
@@ -131,11 +230,43 @@ func TestGitHTTPWithToken(t *testing.T) {
 	if err := seed(t, Config{Src: src, Target: target, Ref: "main", GitTokenFile: tokenFile}); err != nil || fetches.Load() != n {
 		t.Errorf("a re-run fetched again (%d → %d): %v", n, fetches.Load(), err)
 	}
-	err = seed(t, Config{Src: src, Target: filepath.Join(t.TempDir(), "x"), Ref: "main"})
+	err := seed(t, Config{Src: src, Target: filepath.Join(t.TempDir(), "x"), Ref: "main"})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "authentication required") {
 		t.Errorf("without the token: %v", err)
 	}
 	if strings.Contains(logs.String(), "tok-Secret-42") {
 		t.Error("the token was logged")
+	}
+}
+
+// Submodule URLs resolve as git resolves them, for every URL form a
+// repository may have; credentials follow only to the same host and port.
+func TestSubmoduleURLs(t *testing.T) {
+	for _, tc := range []struct{ super, sub, want string }{
+		{"https://git.example.com/org/site.git", "../lib.git", "https://git.example.com/org/lib.git"},
+		{"https://git.example.com/org/site.git", "./lib", "https://git.example.com/org/site.git/lib"},
+		{"ssh://git@git.example.com/org/site.git", "../../other/lib.git", "ssh://git@git.example.com/other/lib.git"},
+		{"git@git.example.com:org/site.git", "../lib.git", "ssh://git@git.example.com/org/lib.git"},
+		{"file:///srv/git/site", "../lib", "file:///srv/git/lib"},
+		{"https://git.example.com/org/site.git", "https://elsewhere.example/lib.git", "https://elsewhere.example/lib.git"},
+	} {
+		got, err := submoduleURL(tc.super, tc.sub)
+		if err != nil || got != tc.want {
+			t.Errorf("%s + %s = %q, %v; want %q", tc.super, tc.sub, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"https://h.example/a.git", "https://h.example/b.git", true},
+		{"https://h.example/a.git", "https://h.example:8443/b.git", false},
+		{"https://h.example/a.git", "http://h.example/b.git", false},
+		{"https://h.example/a.git", "https://evil.example/b.git", false},
+		{"git@h.example:a.git", "ssh://git@h.example/b.git", true},
+	} {
+		if got := sameHost(tc.a, tc.b); got != tc.same {
+			t.Errorf("sameHost(%s, %s) = %v", tc.a, tc.b, got)
+		}
 	}
 }

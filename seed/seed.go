@@ -70,6 +70,9 @@ type Config struct {
 	// GitTokenFile holds an HTTPS token; SSHKeyFile a private key, checked
 	// against KnownHosts.
 	Ref, GitTokenFile, SSHKeyFile, KnownHosts string
+	// Submodules checks out the commits a git tree's submodules record,
+	// recursively, each at its path.
+	Submodules bool
 	// Timeout bounds the whole seed; Interval and MaxInterval shape the
 	// backoff between attempts of a download.
 	Timeout, Interval, MaxInterval time.Duration
@@ -134,8 +137,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("--chown: %w", err)
 		}
 	}
-	if c.kind() != "git" && (c.Ref != "" || c.GitTokenFile != "" || c.SSHKeyFile != "") {
-		return errors.New("--ref, --git-token-file and --ssh-key-file are for git sources (git+https://…, …/repo.git)")
+	if c.kind() != "git" && (c.Ref != "" || c.GitTokenFile != "" || c.SSHKeyFile != "" || c.Submodules) {
+		return errors.New("--ref, --git-token-file, --ssh-key-file and --submodules are for git sources (git+https://…, …/repo.git)")
 	}
 	if c.kind() == "git" && (c.SHA256 != "" || c.Format != "") {
 		return errors.New("--sha256 and --format are for archives; pin a git source with --ref COMMIT")
@@ -238,6 +241,9 @@ func Run(ctx context.Context, c Config) error {
 			return exitcode.WithCode(exitcode.Failure, err)
 		}
 		digest = "git:" + commit
+		if c.Submodules {
+			digest += "+submodules" // the same commit with its submodules is other content
+		}
 	}
 	if !c.Force && prev != nil && prev.Source == display && digest != "" && prev.Digest == digest {
 		slog.InfoContext(ctx, "already seeded from this source: nothing to do (--force seeds again)", "target", c.Target, "source", display,
