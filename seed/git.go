@@ -142,9 +142,11 @@ const maxSubmoduleDepth = 8
 
 // writeCommit clones url and writes the tree of commit under prefix.
 func (g goGit) writeCommit(ctx context.Context, c Config, url string, auth transport.AuthMethod, commit, ref, prefix string, w *writer, depth int) error {
-	opts := &git.CloneOptions{URL: url, Auth: auth, NoCheckout: true, Tags: git.NoTags}
+	// Without a ref (a commit hash, a submodule's commit): every branch and
+	// tag, since the commit may be reachable from any of them.
+	opts := &git.CloneOptions{URL: url, Auth: auth, NoCheckout: true, Tags: git.AllTags}
 	if ref != "" {
-		opts.ReferenceName, opts.SingleBranch = plumbing.ReferenceName(ref), true
+		opts.ReferenceName, opts.SingleBranch, opts.Tags = plumbing.ReferenceName(ref), true, git.NoTags
 		if !strings.HasPrefix(url, "file://") {
 			opts.Depth = 1 // the in-process file:// server does not do shallow clones
 		}
@@ -221,7 +223,7 @@ func (g goGit) writeCommit(ctx context.Context, c Config, url string, auth trans
 		}
 		// The recorded commit need not be any branch's tip: a whole clone.
 		if err := g.writeCommit(ctx, c, subURL, subAuth, s.commit, "", path.Join(prefix, s.path), w, depth+1); err != nil {
-			return err
+			return fmt.Errorf("submodule %s: %w", path.Join(prefix, s.path), err) // errors.As still finds a retry.Permanent
 		}
 	}
 	return nil

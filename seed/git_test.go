@@ -71,8 +71,8 @@ func newRepo(t *testing.T, dir string, files map[string]string) {
 
 // With --submodules, a submodule (by a URL relative to the repository's)
 // and its own submodule (by an absolute file:// URL) arrive at their paths
-// at the commits recorded, not their branches' tips; without it they stay
-// out. Turning it on re-seeds the same commit.
+// at the commits recorded — not their branches' tips, and also when only a
+// tag still reaches the commit; without it they stay out. Turning it on re-seeds the same commit.
 func TestGitSubmodules(t *testing.T) {
 	root := t.TempDir()
 	deep, lib, super := filepath.Join(root, "deep"), filepath.Join(root, "lib"), filepath.Join(root, "super")
@@ -83,8 +83,11 @@ func TestGitSubmodules(t *testing.T) {
 	newRepo(t, super, map[string]string{"site.txt": "site"})
 	runGit(t, super, "submodule", "-q", "add", "../lib", "vendor/lib")
 	runGit(t, super, "commit", "-q", "-m", "lib")
-	writeFile(t, filepath.Join(lib, "lib.txt"), []byte("v2")) // after the commit super records
-	runGit(t, lib, "commit", "-q", "-am", "v2")
+	// The commit super records stays reachable only from a tag: the branch
+	// is rewritten after it.
+	runGit(t, lib, "tag", "recorded")
+	writeFile(t, filepath.Join(lib, "lib.txt"), []byte("v2"))
+	runGit(t, lib, "commit", "-q", "-a", "--amend", "-m", "v2")
 
 	src, target := "git+file://"+super, filepath.Join(root, "www")
 	if err := seed(t, Config{Src: src, Target: target}); err != nil {
