@@ -204,17 +204,19 @@ func (g goGit) writeCommit(ctx context.Context, c Config, url string, auth trans
 		return retry.Permanent(fmt.Errorf("%s: %w", redact.URLString(url), err))
 	}
 	for _, s := range subs {
+		at := path.Join(prefix, s.path)
 		if depth >= maxSubmoduleDepth {
-			return retry.Permanent(fmt.Errorf("submodule %s: more than %d levels of submodules", path.Join(prefix, s.path), maxSubmoduleDepth))
+			return retry.Permanent(fmt.Errorf("submodule %s: more than %d levels of submodules", at, maxSubmoduleDepth))
 		}
 		subURL, err := submoduleURL(url, s.url)
 		if err != nil {
-			return retry.Permanent(fmt.Errorf("submodule %s: %w", path.Join(prefix, s.path), err))
+			return retry.Permanent(fmt.Errorf("submodule %s: %w", at, err))
 		}
 		// A remote repository may not make initbox read this machine's
-		// repositories (git refuses file:// submodules for the same reason).
-		if strings.HasPrefix(subURL, "file://") && !strings.HasPrefix(url, "file://") {
-			return retry.Permanent(fmt.Errorf("submodule %s: a local URL (%s) in a remote repository; refused", path.Join(prefix, s.path), subURL))
+		// repositories (git refuses file:// submodules for the same reason);
+		// a bare path is a local URL too.
+		if isLocal(subURL) && !isLocal(url) {
+			return retry.Permanent(fmt.Errorf("submodule %s: a local URL (%s) in a remote repository; refused", at, subURL))
 		}
 		// The superproject's token or key is for its own host only.
 		subAuth := auth
@@ -222,11 +224,16 @@ func (g goGit) writeCommit(ctx context.Context, c Config, url string, auth trans
 			subAuth = nil
 		}
 		// The recorded commit need not be any branch's tip: a whole clone.
-		if err := g.writeCommit(ctx, c, subURL, subAuth, s.commit, "", path.Join(prefix, s.path), w, depth+1); err != nil {
-			return fmt.Errorf("submodule %s: %w", path.Join(prefix, s.path), err) // errors.As still finds a retry.Permanent
+		if err := g.writeCommit(ctx, c, subURL, subAuth, s.commit, "", at, w, depth+1); err != nil {
+			return fmt.Errorf("submodule %s: %w", at, err) // errors.As still finds a retry.Permanent
 		}
 	}
 	return nil
+}
+
+func isLocal(url string) bool {
+	e, err := transport.NewEndpoint(url)
+	return err != nil || e.Protocol == "file"
 }
 
 type submodule struct{ path, url, commit string }

@@ -137,6 +137,7 @@ func TestGitSubmoduleCredentialsAndLocalURLs(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
 		{strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/lib", "authentication required"},
 		{"file://" + lib, "a local URL"},
+		{lib, "a local URL"}, // a bare path
 	} {
 		runGit(t, super, "config", "-f", ".gitmodules", "submodule.vendor/lib.url", tc.url)
 		runGit(t, super, "commit", "-q", "-am", "url "+tc.url)
