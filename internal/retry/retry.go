@@ -98,7 +98,7 @@ func Do(ctx context.Context, p Policy, op func(context.Context) error) error {
 	var last error
 	var lastReport time.Time
 	for n := 1; ; n++ {
-		if err := ctx.Err(); err != nil {
+		if over(ctx) {
 			return ended(ctx, last, n-1, time.Since(start))
 		}
 		err := attempt(ctx, p.AttemptTimeout, op)
@@ -109,7 +109,7 @@ func Do(ctx context.Context, p Policy, op func(context.Context) error) error {
 		if errors.As(err, &perm) {
 			return perm.err
 		}
-		if ctx.Err() != nil {
+		if over(ctx) {
 			// The attempt was cut short by the overall deadline or a signal.
 			// Its error says only that; keep the previous real one if any.
 			if last == nil {
@@ -173,9 +173,21 @@ func attempt(ctx context.Context, timeout time.Duration, op func(context.Context
 	return err
 }
 
+// over reports whether ctx has ended — also in the moment after its
+// deadline passed and before its timer marked it done: a dial's deadline,
+// set from the same instant, can fire first, and its "i/o timeout" would
+// pass for the last real error.
+func over(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 func ended(ctx context.Context, last error, attempts int, elapsed time.Duration) error {
 	cause := context.Cause(ctx)
-	if errors.Is(cause, context.DeadlineExceeded) {
+	if cause == nil || errors.Is(cause, context.DeadlineExceeded) { // nil: past the deadline, not yet marked
 		return &DeadlineError{Last: last, Attempts: attempts, Elapsed: elapsed}
 	}
 	return &StoppedError{Cause: cause, Last: last, Attempts: attempts}

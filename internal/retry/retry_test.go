@@ -88,6 +88,41 @@ func TestDeadlineKeepsLastRealError(t *testing.T) {
 	}
 }
 
+// pastDeadline is a context whose deadline has passed but that is not yet
+// marked done: the moment between a timer's instant and its callback.
+type pastDeadline struct {
+	context.Context
+	at time.Time
+}
+
+func (p pastDeadline) Deadline() (time.Time, bool) { return p.at, true }
+
+// An attempt that fails after the deadline passed, before the context is
+// marked done (a dial's own deadline fired first: "i/o timeout"), is cut
+// short like one the context stopped: the previous real error stays the
+// last error, and the error is a deadline (124).
+func TestAttemptEndingPastTheDeadlineIsCutShort(t *testing.T) {
+	ctx := pastDeadline{t.Context(), time.Now().Add(30 * time.Millisecond)}
+	var calls atomic.Int32
+	err := Do(ctx, fast, func(context.Context) error {
+		if calls.Add(1) == 1 {
+			return errors.New("connection refused")
+		}
+		time.Sleep(time.Until(ctx.at) + time.Millisecond)
+		if calls.Load() > 2 {
+			return Permanent(errors.New("attempted again after the deadline"))
+		}
+		return errors.New("dial tcp: i/o timeout")
+	})
+	var de *DeadlineError
+	if !errors.As(err, &de) || de.Last == nil || de.Last.Error() != "connection refused" {
+		t.Fatalf("err = %v, want a *DeadlineError whose last error is the refusal", err)
+	}
+	if exitcode.Of(err) != exitcode.Deadline {
+		t.Errorf("exit code %d, want 124", exitcode.Of(err))
+	}
+}
+
 func TestCancelReturnsCause(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(t.Context())
 	cause := &exitcode.Interrupted{Signal: syscall.SIGTERM}
