@@ -198,6 +198,8 @@ func FuzzInflate(f *testing.F) {
 			f.Add(b.Bytes())
 		}
 	}
+	stream, _ := alternating()
+	f.Add(stream[:min(len(stream), 4000)])            // fixed, stored, dynamic blocks (cut)
 	f.Add([]byte{0x03, 0x00})                         // an empty fixed block
 	f.Add([]byte{0x07})                               // a reserved block type
 	f.Add([]byte{0x01, 0x01, 0x00, 0xfe, 0xff, 'x'})  // a stored block
@@ -266,4 +268,71 @@ func BenchmarkGunzip(b *testing.B) {
 			})
 		}
 	}
+}
+
+// Fixed and dynamic blocks alternate in one stream, and the fixed code
+// stays intact for the next stream: a dynamic block's table is built in the
+// decoder's own space, never over the shared fixed one.
+func TestFixedAndDynamicBlocksAlternate(t *testing.T) {
+	out, want := alternating()
+	if ref, err := io.ReadAll(stdflate.NewReader(bytes.NewReader(out))); err != nil || !bytes.Equal(ref, want) {
+		t.Fatalf("the test's stream is wrong: compress/flate read %d bytes, %v", len(ref), err)
+	}
+	for round := range 3 {
+		got, err := rawInflate(out)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("round %d: %d bytes (want %d), equal %v, err %v", round, len(got), len(want), bytes.Equal(got, want), err)
+		}
+	}
+}
+
+// alternating returns a raw deflate stream of a fixed block, an empty
+// stored one, compress/flate's dynamic blocks and a flush, and a final
+// fixed block; and what it decodes to.
+func alternating() (stream, want []byte) {
+	// field and code write deflate's bit stream: fields from their low bit,
+	// Huffman codes from their high bit. deflate's bit stream: fields from their low bit, Huffman
+	// codes from their high bit.
+	var out []byte
+	var acc uint32
+	var n uint
+	field := func(v uint32, width uint) {
+		acc |= v << n
+		n += width
+		for n >= 8 {
+			out = append(out, byte(acc))
+			acc >>= 8
+			n -= 8
+		}
+	}
+	code := func(c uint32, width uint) {
+		for i := int(width) - 1; i >= 0; i-- {
+			field(c>>uint(i)&1, 1)
+		}
+	}
+	fixed := func(text string, final uint32) {
+		field(final, 1)
+		field(1, 2) // fixed Huffman codes
+		for _, c := range []byte(text) {
+			code(0x30+uint32(c), 8) // literals 0-143: 8 bits from 00110000
+		}
+		code(0, 7) // end of block
+	}
+	fixed("ab", 0)
+	field(0, 3) // an empty stored block: back to a byte boundary
+	if n > 0 {
+		field(0, 8-n)
+	}
+	out = append(out, 0, 0, 0xff, 0xff)
+	text := samples()["text"][:100<<10]
+	var b bytes.Buffer
+	w, _ := stdflate.NewWriter(&b, stdflate.BestSpeed) // dynamic blocks, then a flush's empty stored block
+	w.Write(text)
+	w.Flush()
+	out = append(out, b.Bytes()...)
+	fixed("cd", 1)
+	if n > 0 {
+		field(0, 8-n)
+	}
+	return out, append(append([]byte("ab"), text...), "cd"...)
 }

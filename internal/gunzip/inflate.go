@@ -45,12 +45,14 @@ type inflater struct {
 	op    int // out[:op] is output; out[op-window:op] the history
 	start int // where this stream's output starts in out (a match reaches no further back)
 	final bool
-	state int // where the current block is
-	store int // bytes left in a stored block
-	lit   table
-	dist  table
-	cl    table
-	lens  [286 + 30]uint8
+	state int    // where the current block is
+	store int    // bytes left in a stored block
+	lit   *table // the block's codes: the shared fixed ones, or dynLit/dynDist
+	dist  *table
+	// A dynamic block's codes are built here, never over the shared fixed
+	// tables.
+	dynLit, dynDist, cl table
+	lens                [286 + 30]uint8
 }
 
 const (
@@ -225,7 +227,7 @@ func (f *inflater) blockHeader() error {
 		}
 		f.state, f.store = stateStored, int(n)
 	case 1:
-		f.lit, f.dist = fixedLit, fixedDist
+		f.lit, f.dist = &fixedLit, &fixedDist
 		f.state = stateCodes
 	case 2:
 		if err := f.dynamic(); err != nil {
@@ -315,12 +317,13 @@ func (f *inflater) dynamic() error {
 	if lens[256] == 0 {
 		return f.corrupt("no end-of-block code")
 	}
-	if f.lit.build(lens[:nlit], litBits, litLenSym) != nil {
+	if f.dynLit.build(lens[:nlit], litBits, litLenSym) != nil {
 		return f.corrupt("invalid literal/length code")
 	}
-	if f.dist.build(lens[nlit:], distBits, distSym) != nil {
+	if f.dynDist.build(lens[nlit:], distBits, distSym) != nil {
 		return f.corrupt("invalid distance code")
 	}
+	f.lit, f.dist = &f.dynLit, &f.dynDist
 	return nil
 }
 
