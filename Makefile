@@ -23,7 +23,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: help build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
+.PHONY: help lint-tree build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -60,7 +60,20 @@ build/servers/vault: e2e/servers/go.mod e2e/servers/go.sum e2e/servers/main.go
 e2e: k8s-tools ## end-to-end tests: images, the pod harness, docker-compose, helm and kustomize (needs Docker)
 	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/ 2>&1 | grep -Ev '^(20[0-9]{2}/|\s*$$)' ; exit $${PIPESTATUS[0]}
 
-lint: ## gofmt, go vet, staticcheck
+# The tree holds source, never build output: no tracked file over 1 MiB, no
+# binary executable (ELF, Mach-O, PE, wasm), and an executable bit only on a
+# script (#!).
+lint-tree:
+	@bad=0; while IFS= read -r -d '' f; do \
+	  [ -f "$$f" ] || continue; \
+	  size=$$(stat -c %s "$$f"); \
+	  if [ "$$size" -gt 1048576 ]; then echo "lint: $$f is $$size bytes (over 1 MiB): build output or data does not belong in git"; bad=1; fi; \
+	  magic=$$(head -c 4 "$$f" | od -An -tx1 | tr -d ' \n'); \
+	  case "$$magic" in 7f454c46|cffaedfe|cefaedfe|feedface|feedfacf|0061736d|4d5a*) echo "lint: $$f is a binary executable: remove it (git rm --cached) and build it instead"; bad=1;; esac; \
+	  if [ -x "$$f" ] && [ "$$(head -c 2 "$$f")" != '#!' ]; then echo "lint: $$f is executable but not a script: chmod -x it"; bad=1; fi; \
+	done < <(git ls-files -z); exit $$bad
+
+lint: lint-tree ## the tree check (no binaries, nothing over 1 MiB), gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/
