@@ -3,6 +3,7 @@ package seed
 import (
 	"archive/tar"
 	"archive/zip"
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,9 +15,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-
-	"github.com/initbox/initbox/internal/gunzip"
 )
 
 // Formats of archives.
@@ -47,10 +47,13 @@ func formatOf(name string) (string, error) {
 func extractTar(r io.Reader, format string, w *writer) error {
 	switch format {
 	case TarGz:
-		gz, err := gunzip.NewReader(r)
+		// klauspost's decoder reads a byte at a time from a ByteReader: a
+		// large buffer keeps that off the read-ahead's channel.
+		gz, err := gzip.NewReader(bufio.NewReaderSize(r, 256<<10))
 		if err != nil {
-			return fmt.Errorf("reading the archive as tar.gz: %w", err)
+			return fmt.Errorf("reading the archive as tar.gz: %w", cutShort(err))
 		}
+		defer gz.Close()
 		r = gz
 	case TarZst:
 		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
