@@ -23,7 +23,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: help lint-tree build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
+.PHONY: help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,9 +31,52 @@ help: ## list the targets
 build: ## build the static binary into build/initbox
 	CGO_ENABLED=0 $(GO) build -trimpath -tags "$(BUILD_TAGS)" -ldflags "$(LDFLAGS)" -o build/initbox ./cmd/initbox
 
-test: unit e2e ## unit tests, then end-to-end tests on Docker (what CI runs)
+test: deps-test unit e2e ## everything: unit and integration tests against real servers, then e2e on Docker (what CI runs)
 
-unit: servers ## unit and integration tests (no Docker), with the race detector
+short: ## the tests that need no server, Docker or package (go test -short; under 2 minutes)
+	$(GO) test -short -count=1 ./...
+
+# Debian packages the targets need, each with the check that shows it is
+# there. `make demo` and `make test` install what is missing when run as
+# root, and otherwise print the one command to run.
+PKG_busybox-static := test -x /bin/busybox
+PKG_docker-compose := command -v docker-compose
+PKG_postgresql     := compgen -G '/usr/lib/postgresql/*/bin/postgres'
+PKG_mariadb-server := test -x /usr/sbin/mariadbd
+PKG_redis-server   := test -x /usr/bin/redis-server
+PKG_git            := command -v git
+PKG_openjdk-17-jdk-headless := command -v java
+PKG_wait-for-it    := command -v wait-for-it
+PKG_awscli         := test -x /usr/bin/aws
+PKG_rclone         := command -v rclone
+PKG_time           := test -x /usr/bin/time
+PKG_gettext-base   := command -v envsubst
+DEMO_PKGS  := busybox-static docker-compose
+TEST_PKGS  := $(DEMO_PKGS) postgresql mariadb-server redis-server git openjdk-17-jdk-headless
+BENCH_PKGS := $(TEST_PKGS) wait-for-it awscli rclone time gettext-base
+
+# need PACKAGES: install the missing ones (as root) or say how; then check
+# that Docker answers. Packaged servers that start themselves are stopped:
+# the tests start their own on free ports.
+define need
+	@missing=(); $(foreach p,$(1),{ $(PKG_$(p)); } >/dev/null 2>&1 || missing+=($(p));) \
+	if (( $${#missing[@]} )); then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages; run: sudo apt-get install -y --no-install-recommends $${missing[*]}" >&2; exit 1; fi; \
+	  echo "installing Debian packages: $${missing[*]}"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${missing[@]}" >/dev/null; \
+	  for s in postgresql mariadb redis-server; do service $$s stop >/dev/null 2>&1 || true; done; \
+	fi; \
+	docker info >/dev/null 2>&1 || { echo "Docker is unreachable: start the Docker engine (the demo and the e2e tests run on it)" >&2; exit 1; }
+endef
+
+deps-demo:
+	$(call need,$(DEMO_PKGS))
+deps-test:
+	$(call need,$(TEST_PKGS))
+deps-bench:
+	$(call need,$(BENCH_PKGS))
+
+unit: deps-test servers ## unit and integration tests (no Docker), with the race detector
 	INITBOX_VAULT_BIN=$(CURDIR)/build/servers/vault INITBOX_MINIO_BIN=$(CURDIR)/build/servers/minio \
 	  CGO_ENABLED=1 $(GO) test -count=1 -race ./...
 
@@ -57,7 +100,7 @@ build/servers/vault: e2e/servers/go.mod e2e/servers/go.sum e2e/servers/main.go
 	mkdir -p build/servers
 	cd e2e/servers && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/$@.tmp . && mv $(CURDIR)/$@.tmp $(CURDIR)/$@
 
-e2e: k8s-tools ## end-to-end tests: images, the pod harness, docker-compose, helm and kustomize (needs Docker)
+e2e: deps-test k8s-tools ## end-to-end tests: images, the pod harness, docker-compose, helm and kustomize (needs Docker)
 	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/ 2>&1 | grep -Ev '^(20[0-9]{2}/|\s*$$)' ; exit $${PIPESTATUS[0]}
 
 # The tree holds source, never build output: no tracked file over 1 MiB, no
@@ -97,8 +140,10 @@ image: build ## build the initbox image (FROM scratch, nothing pulled) as $(IMAG
 	$(call build-image,images/Dockerfile,build/image,$(IMAGE_NAME))
 	@docker image inspect $(IMAGE) --format '$(IMAGE): {{.Size}} bytes'
 
-images: image ## the initbox image plus the test/demo images (busybox app, testbin, seeddata)
-	@test -x $(BUSYBOX) || { echo "$(BUSYBOX) missing: apt-get install busybox-static (.ci/run does)"; exit 1; }
+# The images the demo runs: initbox, the busybox app, testbin (uploads to
+# MinIO), Vault and MinIO.
+demo-images: image
+	@test -x $(BUSYBOX) || { echo "$(BUSYBOX) missing: apt-get install busybox-static"; exit 1; }
 	rm -rf build/busybox && mkdir -p build/busybox/rootfs/bin build/busybox/rootfs/tmp
 	chmod 1777 build/busybox/rootfs/tmp
 	cp $(BUSYBOX) build/busybox/rootfs/bin/busybox
@@ -107,12 +152,15 @@ images: image ## the initbox image plus the test/demo images (busybox app, testb
 	rm -rf build/testbin && mkdir -p build/testbin/rootfs
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o build/testbin/rootfs/testbin ./e2e/testbin
 	$(call build-image,images/testbin.Dockerfile,build/testbin,initbox-testbin)
+	$(MAKE) -s image-vault image-minio
+
+images: demo-images ## the initbox image plus every test image (busybox app, testbin, seeddata, PostgreSQL, Vault, MinIO)
 	rm -rf build/seeddata && mkdir -p build/seeddata/rootfs
 	cp build/initbox build/seeddata/rootfs/initbox
 	cp -a e2e/testdata/seed-data build/seeddata/rootfs/seed-data
 	e2e/testdata/make-repo.sh $(CURDIR)/build/seeddata/rootfs/repo.git
 	$(call build-image,images/seeddata.Dockerfile,build/seeddata,initbox-seeddata)
-	$(MAKE) -s image-postgres image-vault image-minio
+	$(MAKE) -s image-postgres
 
 PGBIN = $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
 
@@ -127,7 +175,7 @@ image-minio: build/servers/minio ## the e2e MinIO image, from the MinIO built by
 	$(call build-image,images/minio.Dockerfile,build/minio,initbox-minio)
 
 image-postgres: ## the e2e PostgreSQL image, from Debian's postgresql package
-	@test -n "$(PGBIN)" || { echo "PostgreSQL missing: apt-get install postgresql (.ci/run does)"; exit 1; }
+	@test -n "$(PGBIN)" || { echo "PostgreSQL missing: apt-get install postgresql (make test installs it)"; exit 1; }
 	rm -rf build/postgres && mkdir -p build/postgres/rootfs/etc
 	cp -a build/busybox/rootfs/. build/postgres/rootfs/
 	tar -C / -c $(patsubst /%,%,$(PGBIN)/postgres $(PGBIN)/initdb $(PGBIN)/pg_ctl $(dir $(PGBIN))lib \
@@ -141,7 +189,7 @@ image-postgres: ## the e2e PostgreSQL image, from Debian's postgresql package
 
 COMPOSE := docker-compose -p initbox-demo -f examples/compose/docker-compose.yml
 
-demo: images ## run the bootstrap chain in docker-compose and show what the app received
+demo: deps-demo demo-images ## run the bootstrap chain in docker-compose and show what the app received
 	-$(COMPOSE) down -v --remove-orphans >/dev/null 2>&1
 	$(COMPOSE) up -d
 	@echo "--- waiting for the app to finish (the dependency comes up late on purpose)"
@@ -186,8 +234,7 @@ build/peers/helm-$(HELM_PIN):
 	GOBIN=$(CURDIR)/build/peers/gobin CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-s -w" helm.sh/helm/v3/cmd/helm@$(HELM_PIN)
 	mv build/peers/gobin/helm $@
 
-bench: images peers ## size, cold start, readiness lag vs wait-for-it, S3 vs the AWS CLI and rclone, render vs helm, consul-template, envsubst
-	@for t in wait-for-it /usr/bin/aws rclone /usr/bin/time envsubst; do command -v $$t >/dev/null || { echo "make bench needs $$t: apt-get install wait-for-it awscli rclone time gettext-base"; exit 1; }; done
+bench: deps-bench images peers ## size, cold start, readiness lag vs wait-for-it, S3 vs the AWS CLI and rclone, render vs helm, consul-template, envsubst
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./e2e/
 
 clean: ## remove build output and the images built here
