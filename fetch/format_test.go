@@ -10,6 +10,8 @@ import (
 
 	"github.com/joho/godotenv"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/initbox/initbox/internal/testserver"
 )
 
 // values that break naive writers.
@@ -67,6 +69,7 @@ func TestDotenvRefusesWhatItCannotHold(t *testing.T) {
 
 // Java's own Properties.load is the oracle.
 func TestPropertiesReadByJava(t *testing.T) {
+	testserver.Needs(t, "a JDK (openjdk-17-jdk-headless)")
 	values := map[string]any{"key with space": "v", "k=eq": "=v", "k:colon": "v:", "#hash": "#v", "!bang": "!v"}
 	for k, v := range tricky {
 		values[k] = v

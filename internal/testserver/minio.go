@@ -44,6 +44,7 @@ const (
 // else build/servers/minio above the working directory.
 func MinIOBinary(t testing.TB) string {
 	t.Helper()
+	Needs(t, "MinIO (make servers)")
 	if p := os.Getenv("INITBOX_MINIO_BIN"); p != "" {
 		return p
 	}

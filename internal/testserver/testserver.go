@@ -22,6 +22,17 @@ import (
 	"time"
 )
 
+// Needs marks a test that needs a server, tool or package from outside the
+// module (a Debian package, a server built by `make servers`): in the short
+// tier (go test -short, make short) the test is skipped, naming what it
+// needs; in make test a missing one fails it.
+func Needs(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: runs in make test, not in -short", what)
+	}
+}
+
 // freePort returns a loopback port nothing listens on.
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -88,6 +99,7 @@ func (r runAs) run(t testing.TB, name string, args ...string) {
 // findBinary finds a server binary, trying each glob (highest version first).
 func findBinary(t testing.TB, pkg string, globs ...string) string {
 	t.Helper()
+	Needs(t, pkg)
 	for _, g := range globs {
 		matches, _ := filepath.Glob(g)
 		sort.Sort(sort.Reverse(sort.StringSlice(matches)))
@@ -97,7 +109,7 @@ func findBinary(t testing.TB, pkg string, globs ...string) string {
 			}
 		}
 	}
-	t.Fatalf("%s not found (apt-get install %s; .ci/run does)", globs[0], pkg)
+	t.Fatalf("%s not found (apt-get install %s; make test installs it)", globs[0], pkg)
 	return ""
 }
 

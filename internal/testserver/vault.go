@@ -40,6 +40,7 @@ type Vault struct {
 // else build/servers/vault above the working directory.
 func VaultBinary(t testing.TB) string {
 	t.Helper()
+	Needs(t, "Vault (make servers)")
 	if p := os.Getenv("INITBOX_VAULT_BIN"); p != "" {
 		return p
 	}
