@@ -31,7 +31,7 @@ func TestSeedOneVolumeThreeWays(t *testing.T) {
 			{Name: "seed-s3", Image: images.initbox, Restricted: true, Env: s3env, VolumeMounts: data,
 				Args: []string{"seed", "s3://artifacts/models-v3.tar.gz", "/data/models", "--strip-components", "1", "--s3-endpoint", "http://minio:9000"}},
 			{Name: "seed-git", Image: images.seeddata, Restricted: true, VolumeMounts: data,
-				Args: []string{"seed", "git+file:///repo.git", "/data/site", "--ref", "v1", "--subdir", "public"}},
+				Args: []string{"seed", "git+file:///repo.git", "/data/site", "--git-ref", "v1", "--subdir", "public"}},
 		},
 		Containers: []Container{{Name: "main", Image: images.busybox, User: "1000:1000", VolumeMounts: data, Args: []string{"-c",
 			"cd /data && for f in app/conf/app.yaml app/migrate.sh models/labels.txt models/run site/index.html; do " +

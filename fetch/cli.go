@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/initbox/initbox/fetch/source"
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/tlsconfig"
@@ -59,34 +60,21 @@ func Command() *cli.Command {
 	}
 	flags = append(flags, clix.TimeoutFlags("fetch", &c.Timeout, &c.AttemptTimeout, DefaultTimeout, DefaultAttemptTimeout)...)
 	flags = append(flags, clix.BackoffFlags("fetch", &c.Interval, &c.MaxInterval, DefaultInterval, DefaultMaxInterval)...)
-	v := &c.Vault
 	flags = append(flags,
-		&cli.StringFlag{Name: "vault-addr", Usage: "Vault address (default: VAULT_ADDR)", EnvVars: env("vault-addr"), Destination: &v.Address, Category: "Vault"},
-		&cli.StringFlag{Name: "vault-namespace", Usage: "Vault Enterprise namespace (default: VAULT_NAMESPACE)", EnvVars: env("vault-namespace"), Destination: &v.Namespace, Category: "Vault"},
-		&cli.StringFlag{Name: "auth", Value: "token", Usage: "token, kubernetes, approle or jwt", EnvVars: env("auth"), Destination: &v.Auth, Category: "Vault"},
-		&cli.StringFlag{Name: "auth-mount", Usage: "where the auth method is mounted (default: its name)", EnvVars: env("auth-mount"), Destination: &v.AuthMount, Category: "Vault"},
-		&cli.StringFlag{Name: "role", Usage: "Vault role for kubernetes and jwt login", EnvVars: env("role"), Destination: &v.Role, Category: "Vault"},
-		&cli.StringFlag{Name: "token-file", Usage: "file holding a Vault token (default: VAULT_TOKEN)", EnvVars: env("token-file"), Destination: &v.TokenFile, Category: "Vault"},
-		&cli.StringFlag{Name: "jwt-file", Usage: "JWT for jwt login; for kubernetes the service account token (default " + "/var/run/secrets/kubernetes.io/serviceaccount/token)", EnvVars: env("jwt-file"), Destination: &v.JWTFile, Category: "Vault"},
-		&cli.StringFlag{Name: "role-id", Usage: "AppRole role id", EnvVars: env("role-id"), Destination: &v.RoleID, Category: "Vault"},
-		&cli.StringFlag{Name: "role-id-file", Usage: "file holding the AppRole role id", EnvVars: env("role-id-file"), Destination: &v.RoleIDFile, Category: "Vault"},
-		&cli.StringFlag{Name: "secret-id-file", Usage: "file holding the AppRole secret id", EnvVars: env("secret-id-file"), Destination: &v.SecretIDFile, Category: "Vault"},
-		&cli.BoolFlag{Name: "secret-id-wrapped", Usage: "the secret id file holds a response-wrapping token to unwrap", EnvVars: env("secret-id-wrapped"), Destination: &v.SecretIDWrapped, Category: "Vault"},
-		&cli.StringFlag{Name: "token-out", Usage: "hand the login token to the application in this file (0600) instead of revoking it", EnvVars: env("token-out"), Destination: &v.TokenOut, Category: "Vault"},
+		&cli.IntFlag{Name: "concurrency", Value: DefaultConcurrency, Usage: "objects: parallel downloads (objects and parts of large objects)", EnvVars: env("concurrency"), Destination: &c.Concurrency, Category: "Objects"},
+		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "objects: part size for ranged parallel downloads of large objects", EnvVars: env("part-size"), Destination: &partSize, Category: "Objects"},
+		&cli.StringSliceFlag{Name: "include", Usage: "objects: under a prefix, only names matching this glob (*, ?, ** across /; repeatable)", EnvVars: env("include"), Destination: &include, Category: "Objects"},
+		&cli.StringSliceFlag{Name: "exclude", Usage: "objects: under a prefix, skip names matching this glob (repeatable)", EnvVars: env("exclude"), Destination: &exclude, Category: "Objects"},
 	)
-	s3o := &c.S3
-	flags = append(flags,
-		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint, e.g. https://minio:9000 (default: AWS_ENDPOINT_URL_S3, else AWS); implies path-style", EnvVars: env("s3-endpoint"), Destination: &s3o.Endpoint, Category: "S3"},
-		&cli.StringFlag{Name: "s3-region", Usage: "region (default: AWS_REGION, else discovered per bucket)", EnvVars: env("s3-region"), Destination: &s3o.Region, Category: "S3"},
-		&cli.BoolFlag{Name: "s3-path-style", Usage: "put the bucket in the path, not the host name", EnvVars: env("s3-path-style"), Destination: &s3o.PathStyle, Category: "S3"},
-		&cli.StringFlag{Name: "s3-profile", Usage: "shared-config profile (default: AWS_PROFILE)", EnvVars: env("s3-profile"), Destination: &s3o.Profile, Category: "S3"},
-		&cli.BoolFlag{Name: "s3-anonymous", Usage: "send no credentials (public buckets)", EnvVars: env("s3-anonymous"), Destination: &s3o.Anonymous, Category: "S3"},
-		&cli.StringFlag{Name: "sse-c-key-file", Usage: "file with the 256-bit key of SSE-C objects (raw or base64)", EnvVars: env("sse-c-key-file"), Destination: &s3o.SSECKeyFile, Category: "S3"},
-		&cli.IntFlag{Name: "concurrency", Value: DefaultConcurrency, Usage: "parallel downloads (objects and parts of large objects)", EnvVars: env("concurrency"), Destination: &c.Concurrency, Category: "S3"},
-		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "part size for ranged parallel downloads of large objects", EnvVars: env("part-size"), Destination: &partSize, Category: "S3"},
-		&cli.StringSliceFlag{Name: "include", Usage: "under a prefix, only names matching this glob (*, ?, ** across /; repeatable)", EnvVars: env("include"), Destination: &include, Category: "S3"},
-		&cli.StringSliceFlag{Name: "exclude", Usage: "under a prefix, skip names matching this glob (repeatable)", EnvVars: env("exclude"), Destination: &exclude, Category: "S3"},
-	)
+	// Each source brings its own flags, prefixed with its scheme.
+	c.Sources = map[string]source.Options{}
+	for _, p := range source.Providers() {
+		o := p.Options()
+		c.Sources[p.Scheme] = o
+		if f, ok := o.(clix.Flagger); ok {
+			flags = append(flags, f.Flags("fetch")...)
+		}
+	}
 	flags = append(flags, clix.TLSFlags("fetch", &tls)...)
 
 	return &cli.Command{
@@ -112,16 +100,17 @@ References (the query belongs to Vault, everything after # to initbox):
 Options after #, comma-separated: key=K, as=NAME (its name in a combined
 output), optional, default=V, kv=1|2 (skip detection), mount=M, write.
 
-Login (--auth): token (VAULT_TOKEN or --token-file), kubernetes (--role),
-approle (--role-id[-file], --secret-id-file [--secret-id-wrapped]), jwt
-(--role, --jwt-file). A token initbox logs in with is revoked at the end
-unless --token-out hands it to the application. VAULT_ADDR, VAULT_CACERT,
+Vault login (--vault-auth): token (VAULT_TOKEN or --vault-token-file),
+kubernetes (--vault-role), approle (--vault-role-id[-file],
+--vault-secret-id-file [--vault-secret-id-wrapped]), jwt (--vault-role,
+--vault-jwt-file). A token initbox logs in with is revoked at the end unless
+--vault-token-out hands it to the application. VAULT_ADDR, VAULT_CACERT,
 VAULT_NAMESPACE and the other VAULT_* variables work as for the vault CLI.
 
 Examples:
   initbox fetch 'vault://secret/app/db#password' --out /secrets/db-password
   initbox fetch vault://secret/app/db vault://secret/app/api --out /config/app.env
-  initbox fetch vault://database/creds/app --format dir --out /secrets/db/ --auth kubernetes --role app
+  initbox fetch vault://database/creds/app --format dir --out /secrets/db/ --vault-auth kubernetes --vault-role app
   initbox fetch 'vault://pki/issue/web?common_name=web.app.svc&ttl=24h#write' --format dir --out /tls/
   initbox fetch s3://models/resnet/ --out /data/models/ --include '*.onnx'
   initbox fetch s3://config/app.yaml --out /config/app.yaml --s3-endpoint http://minio:9000`,
@@ -140,7 +129,7 @@ Examples:
 			if c.PartSize, err = parseSize(partSize); err != nil {
 				return exitcode.Usagef("--part-size %q: want a size like 16MiB or 8M", partSize)
 			}
-			c.Vault.TLS, c.S3.TLS = tls, tls
+			c.TLS = tls
 			c.Include, c.Exclude = include.Value(), exclude.Value()
 			c.Stdout = ctx.App.Writer
 			if err := c.Validate(); err != nil {

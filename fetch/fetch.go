@@ -1,12 +1,13 @@
-// Package fetch reads secrets (and, with the S3 source, objects) named by
-// references and writes them into a volume in the format the application
-// wants, atomically, with restrictive modes, never printing a value. It is
-// the library behind `initbox fetch`; cli.go maps flags onto Config.
+// Package fetch reads secrets and objects named by references and writes
+// them into a volume in the format the application wants, atomically, with
+// restrictive modes, never printing a value. It is the library behind
+// `initbox fetch`; cli.go maps flags onto Config. Each source (vault://,
+// s3://) is a package of its own that registers with fetch/source.
 //
 //	err := fetch.Run(ctx, fetch.Config{
-//		Refs: []string{"vault://secret/app/db"},
-//		Out:  "/secrets/db.env",
-//		Vault: source.VaultOptions{Auth: "kubernetes", Role: "app"},
+//		Refs:    []string{"vault://secret/app/db"},
+//		Out:     "/secrets/db.env",
+//		Sources: map[string]source.Options{"vault": &vault.Options{Auth: "kubernetes", Role: "app"}},
 //	})
 package fetch
 
@@ -30,6 +31,7 @@ import (
 	"github.com/initbox/initbox/internal/glob"
 	"github.com/initbox/initbox/internal/publish"
 	"github.com/initbox/initbox/internal/retry"
+	"github.com/initbox/initbox/internal/tlsconfig"
 )
 
 // DefaultMode is the mode of files that hold secrets.
@@ -54,10 +56,11 @@ type Config struct {
 	// Timeout is the overall deadline (0 = none); AttemptTimeout bounds one
 	// request; Interval and MaxInterval shape the backoff.
 	Timeout, AttemptTimeout, Interval, MaxInterval time.Duration
-	// Vault configures vault:// references.
-	Vault source.VaultOptions
-	// S3 configures s3:// references.
-	S3 source.S3Options
+	// Sources hold each source's own options by scheme ("vault":
+	// *vault.Options); a source not listed runs with its defaults.
+	Sources map[string]source.Options
+	// TLS applies to every source.
+	TLS tlsconfig.Options
 	// Concurrency bounds parallel object downloads (whole objects and
 	// parts); 0 means DefaultConcurrency.
 	Concurrency int
@@ -80,138 +83,149 @@ type plan struct {
 	format  string
 	owner   *atomicfile.Owner
 	objects bool // object references (s3://): streamed, not merged
+	sources map[string]source.Source
 }
 
 // Validate checks the configuration without reading files or calling out.
 func (c Config) Validate() error {
-	_, _, err := c.plan(context.Background(), false)
+	_, err := c.plan(context.Background(), false)
 	return err
 }
 
-func (c Config) plan(ctx context.Context, load bool) (*plan, map[string]source.Source, error) {
+// plan checks the configuration and makes the sources it names (without
+// load: nothing read, nothing sent).
+func (c Config) plan(ctx context.Context, load bool) (*plan, error) {
 	if len(c.Refs) == 0 {
-		return nil, nil, errors.New("no references: give at least one, e.g. vault://secret/app/db")
+		return nil, errors.New("no references: give at least one, e.g. vault://secret/app/db")
 	}
 	if c.Out == "" {
-		return nil, nil, errors.New("--out is required: the file (or directory, with --format dir) to write, or - for stdout")
+		return nil, errors.New("--out is required: the file (or directory, with --format dir) to write, or - for stdout")
 	}
-	p := &plan{}
-	single := len(c.Refs) == 1
+	p := &plan{format: strings.ToLower(c.Format)}
+	if err := c.makeSources(ctx, p, load); err != nil {
+		return nil, err
+	}
+	if err := c.checkObjects(p); err != nil {
+		return nil, err
+	}
+	if err := c.checkFormat(p); err != nil {
+		return nil, err
+	}
+	if c.Owner != "" {
+		o, err := atomicfile.ParseOwner(c.Owner)
+		if err != nil {
+			return nil, err
+		}
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("--owner %s needs root (the init container runs as uid %d); set the pod's fsGroup, or --mode", c.Owner, os.Geteuid())
+		}
+		p.owner = o
+	}
+	if c.Mode&^fs.ModePerm != 0 {
+		return nil, fmt.Errorf("--mode %o: only permission bits", c.Mode)
+	}
+	return p, nil
+}
+
+// makeSources parses the references and makes one source per scheme.
+func (c Config) makeSources(ctx context.Context, p *plan, load bool) error {
+	p.sources = map[string]source.Source{}
+	kinds := map[bool][]string{} // objects? → references
 	for _, raw := range c.Refs {
 		r, err := source.ParseRef(raw)
 		if err != nil {
-			return nil, nil, err
-		}
-		if r.Key == "" {
-			single = false
+			return err
 		}
 		p.refs = append(p.refs, r)
-	}
-	sources := map[string]source.Source{}
-	kinds := map[bool][]string{}
-	for _, r := range p.refs {
-		s, ok := sources[r.URL.Scheme]
+		prov, _ := source.Lookup(r.URL.Scheme) // ParseRef refused an unknown scheme
+		s, ok := p.sources[prov.Scheme]
 		if !ok {
-			open, known := sourceFactories[r.URL.Scheme]
-			if !known {
-				return nil, nil, fmt.Errorf("reference %s: unknown scheme %q; this build fetches from %s", r.Display, r.URL.Scheme, knownSchemes())
+			opts := c.Sources[prov.Scheme]
+			if opts == nil {
+				opts = prov.Options()
 			}
-			var err error
-			if s, err = open(ctx, c, load); err != nil {
-				return nil, nil, err
+			if s, err = opts.New(ctx, source.Env{TLS: c.TLS}, load); err != nil {
+				return err
 			}
-			sources[r.URL.Scheme] = s
+			p.sources[prov.Scheme] = s
 		}
 		if err := s.CheckRef(r); err != nil {
-			return nil, nil, err
+			return err
 		}
-		_, isObj := s.(source.ObjectSource)
-		kinds[isObj] = append(kinds[isObj], r.Display)
+		kinds[prov.Objects] = append(kinds[prov.Objects], r.Display)
 	}
 	if len(kinds) == 2 {
-		return nil, nil, fmt.Errorf("one fetch reads secrets or objects, not both (%s and %s): use two steps", kinds[false][0], kinds[true][0])
+		return fmt.Errorf("one fetch reads secrets or objects, not both (%s and %s): use two steps", kinds[false][0], kinds[true][0])
 	}
 	p.objects = len(kinds[true]) > 0
-	p.format = strings.ToLower(c.Format)
-	if p.objects {
-		// Objects are written as they are: one file, or a tree.
-		prefix := strings.HasSuffix(c.Out, "/") || len(p.refs) > 1
-		for _, r := range p.refs {
-			prefix = prefix || r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/")
-		}
-		switch {
-		case p.format != "" && p.format != Raw && p.format != DirFormat:
-			return nil, nil, fmt.Errorf("--format %s: objects are written as they are (raw for one object, dir for a tree)", c.Format)
-		case p.format == "" && prefix:
-			p.format = DirFormat
-		case p.format == "":
-			p.format = Raw
-		case p.format == Raw && prefix:
-			return nil, nil, errors.New("--format raw writes one object; a prefix or several references need a directory (--out DIR/)")
-		}
-	}
+	return nil
+}
+
+// checkObjects settles the format of object references (written as they
+// are: one file, or a tree) and checks the download options.
+func (c Config) checkObjects(p *plan) error {
 	if c.Concurrency < 0 || c.PartSize < 0 {
-		return nil, nil, errors.New("--concurrency and --part-size must not be negative")
+		return errors.New("--concurrency and --part-size must not be negative")
 	}
 	if c.PartSize != 0 && c.PartSize < 5<<20 {
-		return nil, nil, errors.New("--part-size: at least 5 MiB")
+		return errors.New("--part-size: at least 5 MiB")
 	}
 	for _, g := range append(slices.Clone(c.Include), c.Exclude...) {
 		if _, err := glob.Match(g, "x"); err != nil {
-			return nil, nil, fmt.Errorf("glob %q: %w", g, err)
+			return fmt.Errorf("glob %q: %w", g, err)
 		}
 	}
+	if !p.objects {
+		return nil
+	}
+	prefix := strings.HasSuffix(c.Out, "/") || len(p.refs) > 1
+	for _, r := range p.refs {
+		prefix = prefix || r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/")
+	}
+	switch {
+	case p.format != "" && p.format != Raw && p.format != DirFormat:
+		return fmt.Errorf("--format %s: objects are written as they are (raw for one object, dir for a tree)", c.Format)
+	case p.format == "" && prefix:
+		p.format = DirFormat
+	case p.format == "":
+		p.format = Raw
+	case p.format == Raw && prefix:
+		return errors.New("--format raw writes one object; a prefix or several references need a directory (--out DIR/)")
+	}
+	return nil
+}
+
+// checkFormat settles the output format of secrets and checks that it can
+// hold what the references read.
+func (c Config) checkFormat(p *plan) error {
+	single := len(p.refs) == 1 && p.refs[0].Key != ""
 	if p.format == "" {
-		p.format = formatFor(c.Out, single)
-		if p.format == "" {
-			return nil, nil, fmt.Errorf("--format: cannot tell from %q; give raw, json, yaml, dotenv, properties or dir", c.Out)
+		if p.format = formatFor(c.Out, single); p.format == "" {
+			return fmt.Errorf("--format: cannot tell from %q; give raw, json, yaml, dotenv, properties or dir", c.Out)
 		}
 	}
 	switch p.format {
 	case Raw:
 		if !single && !p.objects {
-			return nil, nil, errors.New("--format raw writes one value: give one reference with a key (vault://secret/app#password)")
+			return errors.New("--format raw writes one value: give one reference with a key (vault://secret/app#password)")
 		}
 	case JSON, YAML, Dotenv, Properties:
 	case DirFormat:
 		if c.Out == "-" {
-			return nil, nil, errors.New("--format dir writes a directory; it cannot go to stdout")
+			return errors.New("--format dir writes a directory; it cannot go to stdout")
 		}
 	default:
-		return nil, nil, fmt.Errorf("--format %q: use raw, json, yaml, dotenv, properties or dir", c.Format)
+		return fmt.Errorf("--format %q: use raw, json, yaml, dotenv, properties or dir", c.Format)
 	}
-	if c.Owner != "" {
-		o, err := atomicfile.ParseOwner(c.Owner)
-		if err != nil {
-			return nil, nil, err
-		}
-		if os.Geteuid() != 0 {
-			return nil, nil, fmt.Errorf("--owner %s needs root (the init container runs as uid %d); set the pod's fsGroup, or --mode", c.Owner, os.Geteuid())
-		}
-		p.owner = o
-	}
-	if c.Mode&^fs.ModePerm != 0 {
-		return nil, nil, fmt.Errorf("--mode %o: only permission bits", c.Mode)
-	}
-	return p, sources, nil
-}
-
-// sourceFactories are filled by build-tagged files (source_vault.go, …).
-var sourceFactories = map[string]func(ctx context.Context, c Config, load bool) (source.Source, error){}
-
-func knownSchemes() string {
-	var s []string
-	for _, k := range slices.Sorted(maps.Keys(sourceFactories)) {
-		s = append(s, k+"://")
-	}
-	return strings.Join(s, ", ")
+	return nil
 }
 
 // Run reads every reference and writes the output. Exit codes: 2 for bad
 // configuration, 1 for a missing secret or key, a denied path or a login
-// that failed, 124 when --timeout ran out while Vault was sealed or away.
+// that failed, 124 when --timeout ran out while the source was sealed or
+// away.
 func Run(ctx context.Context, c Config) (err error) {
-	p, sources, err := c.plan(ctx, true)
+	p, err := c.plan(ctx, true)
 	if err != nil {
 		return exitcode.Usage(err)
 	}
@@ -227,7 +241,7 @@ func Run(ctx context.Context, c Config) (err error) {
 		defer cancel()
 	}
 	defer func() {
-		for scheme, s := range sources {
+		for scheme, s := range p.sources {
 			if cerr := s.Close(ctx); cerr != nil {
 				slog.WarnContext(ctx, "closing the source failed", "source", scheme, "error", cerr)
 				if err == nil {
@@ -236,61 +250,92 @@ func Run(ctx context.Context, c Config) (err error) {
 			}
 		}
 	}()
-	policy := func(name string) retry.Policy {
-		return retry.Policy{Name: name, Interval: c.Interval, MaxInterval: c.MaxInterval, AttemptTimeout: c.AttemptTimeout,
-			Report: func(a retry.Attempt) {
-				slog.InfoContext(ctx, "retrying", "what", name, "attempt", a.N, "elapsed", a.Elapsed.Round(time.Millisecond), "error", a.Err)
-			}}
-	}
-	for scheme, s := range sources {
-		if err := retry.Do(ctx, policy(scheme+" login"), s.Open); err != nil {
+	for scheme, s := range p.sources {
+		if err := retry.Do(ctx, c.policy(ctx, scheme+" login"), s.Open); err != nil {
 			return err
 		}
 	}
 	if p.objects {
-		if err := c.runObjects(ctx, p, sources, policy); err != nil {
+		if err := c.runObjects(ctx, p); err != nil {
 			return err
 		}
 		slog.InfoContext(ctx, "fetched", "out", c.Out, "elapsed", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
+	out, err := c.readSecrets(ctx, p)
+	if err != nil {
+		return err
+	}
+	changed, err := c.write(ctx, p, out)
+	if err != nil {
+		return err
+	}
+	if c.Receipt != "" {
+		b, _ := json.MarshalIndent(map[string]any{"out": c.Out, "format": p.format, "secrets": out.receipts}, "", "  ")
+		if _, err := atomicfile.WriteFile(ctx, c.Receipt, append(b, '\n'), atomicfile.Options{Mode: 0o644, Owner: p.owner}); err != nil {
+			return err
+		}
+	}
+	slog.InfoContext(ctx, "fetched", "out", c.Out, "format", p.format, "changed", changed, "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}
 
-	values := map[string]any{}
-	from := map[string]string{} // name → the reference that gave it
-	var receipts []source.Receipt
-	var rawValue any
-	rawMissing := false
+// policy is the retry policy of one operation, logging each retry.
+func (c Config) policy(ctx context.Context, name string) retry.Policy {
+	return retry.Policy{Name: name, Interval: c.Interval, MaxInterval: c.MaxInterval, AttemptTimeout: c.AttemptTimeout,
+		Report: func(a retry.Attempt) {
+			slog.InfoContext(ctx, "retrying", "what", name, "attempt", a.N, "elapsed", a.Elapsed.Round(time.Millisecond), "error", a.Err)
+		}}
+}
+
+// secrets is what the references read: the combined values (or the one raw
+// value) and the receipt's entries.
+type secrets struct {
+	values     map[string]any
+	from       map[string]string // name → the reference that gave it
+	raw        any
+	rawMissing bool // the one optional value of a raw output is missing
+	receipts   []source.Receipt
+}
+
+// readSecrets reads every reference, applying #key, #as, #optional and
+// #default.
+func (c Config) readSecrets(ctx context.Context, p *plan) (*secrets, error) {
+	out := &secrets{values: map[string]any{}, from: map[string]string{}}
 	for _, r := range p.refs {
 		var sec *source.Secret
-		err := retry.Do(ctx, policy(r.Display), func(ctx context.Context) error {
+		err := retry.Do(ctx, c.policy(ctx, r.Display), func(ctx context.Context) error {
 			var err error
-			sec, err = sources[r.URL.Scheme].(source.SecretSource).Read(ctx, r)
+			sec, err = p.sources[r.URL.Scheme].(source.SecretSource).Read(ctx, r)
 			return err
 		})
 		if errors.Is(err, source.ErrNotFound) && r.Optional {
 			slog.WarnContext(ctx, "optional reference names nothing", "ref", r.Display, "default", r.Default != nil)
-			receipts = append(receipts, source.Receipt{Ref: r.Display, Missing: true, Keys: []string{}, FetchedAt: time.Now().UTC()})
+			out.receipts = append(out.receipts, source.Receipt{Ref: r.Display, Missing: true, Keys: []string{}, FetchedAt: time.Now().UTC()})
 			if r.Default != nil {
-				if p.format == Raw {
-					rawValue = *r.Default
-				} else if err := add(values, from, r.Name(), *r.Default, r); err != nil {
-					return err
+				if err := out.put(p, r, r.Name(), *r.Default); err != nil {
+					return nil, err
 				}
 			} else if p.format == Raw {
-				rawMissing = true
+				out.rawMissing = true
 			}
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.Display, err)
+			return nil, fmt.Errorf("%s: %w", r.Display, err)
 		}
-		slog.InfoContext(ctx, "read", "ref", r.Display, "path", sec.Receipt.Path, "engine", sec.Receipt.Engine,
-			"version", sec.Receipt.Version, "lease_ttl", time.Duration(sec.Receipt.LeaseDuration)*time.Second, "keys", len(sec.Data))
-		receipts = append(receipts, sec.Receipt)
+		attrs := []any{"ref", r.Display, "keys", len(sec.Data)}
+		if d := sec.Receipt.Details; d != nil {
+			for _, a := range d.LogAttrs() {
+				attrs = append(attrs, a)
+			}
+		}
+		slog.InfoContext(ctx, "read", attrs...)
+		out.receipts = append(out.receipts, sec.Receipt)
 		if r.Key == "" {
 			for _, k := range slices.Sorted(maps.Keys(sec.Data)) {
-				if err := add(values, from, k, sec.Data[k], r); err != nil {
-					return err
+				if err := out.add(k, sec.Data[k], r); err != nil {
+					return nil, err
 				}
 			}
 			continue
@@ -301,41 +346,35 @@ func Run(ctx context.Context, c Config) (err error) {
 			v = *r.Default
 		case !ok && r.Optional:
 			slog.WarnContext(ctx, "optional key missing", "ref", r.Display, "key", r.Key)
-			rawMissing = p.format == Raw
+			out.rawMissing = p.format == Raw
 			continue
 		case !ok:
-			return exitcode.WithCode(exitcode.Failure, fmt.Errorf("%s: no key %q in the secret; it has %s", r.Display, r.Key, keyList(sec.Data)))
+			return nil, exitcode.WithCode(exitcode.Failure, fmt.Errorf("%s: no key %q in the secret; it has %s", r.Display, r.Key, keyList(sec.Data)))
 		}
-		if p.format == Raw {
-			rawValue = v
-			continue
-		}
-		if err := add(values, from, r.Name(), v, r); err != nil {
-			return err
+		if err := out.put(p, r, r.Name(), v); err != nil {
+			return nil, err
 		}
 	}
+	return out, nil
+}
 
-	changed, err := c.write(ctx, p, values, rawValue, rawMissing)
-	if err != nil {
-		return err
+// put sets a single-key reference's value: the raw output, or one name of
+// the combined one.
+func (s *secrets) put(p *plan, r source.Ref, name string, v any) error {
+	if p.format == Raw {
+		s.raw = v
+		return nil
 	}
-	if c.Receipt != "" {
-		b, _ := json.MarshalIndent(map[string]any{"out": c.Out, "format": p.format, "secrets": receipts}, "", "  ")
-		if _, err := atomicfile.WriteFile(ctx, c.Receipt, append(b, '\n'), atomicfile.Options{Mode: 0o644, Owner: p.owner}); err != nil {
-			return err
-		}
-	}
-	slog.InfoContext(ctx, "fetched", "out", c.Out, "format", p.format, "changed", changed, "elapsed", time.Since(start).Round(time.Millisecond))
-	return nil
+	return s.add(name, v, r)
 }
 
 // add puts one named value into the combined output, refusing a name that
 // two references give.
-func add(values map[string]any, from map[string]string, name string, v any, r source.Ref) error {
-	if prev, dup := from[name]; dup {
+func (s *secrets) add(name string, v any, r source.Ref) error {
+	if prev, dup := s.from[name]; dup {
 		return exitcode.Usage(fmt.Errorf("%q is given by both %s and %s; rename one with #key=%s,as=OTHER", name, prev, r.Display, name))
 	}
-	values[name], from[name] = v, r.Display
+	s.values[name], s.from[name] = v, r.Display
 	return nil
 }
 
@@ -347,7 +386,8 @@ func keyList(data map[string]any) string {
 }
 
 // write publishes the output and reports whether anything changed on disk.
-func (c Config) write(ctx context.Context, p *plan, values map[string]any, raw any, rawMissing bool) (bool, error) {
+func (c Config) write(ctx context.Context, p *plan, out *secrets) (bool, error) {
+	values := out.values
 	mode := c.Mode
 	if mode == 0 {
 		mode = DefaultMode
@@ -355,11 +395,11 @@ func (c Config) write(ctx context.Context, p *plan, values map[string]any, raw a
 	var data []byte
 	switch p.format {
 	case Raw:
-		if rawMissing && raw == nil {
+		if out.rawMissing && out.raw == nil {
 			slog.WarnContext(ctx, "nothing to write: the optional value is missing", "out", c.Out)
 			return false, nil
 		}
-		data = valueBytes(raw)
+		data = valueBytes(out.raw)
 	case DirFormat:
 		names := slices.Sorted(maps.Keys(values))
 		for _, n := range names {

@@ -55,7 +55,9 @@ func (e manifestEntry) same(o source.Object) bool {
 }
 
 // runObjects lists every object reference, then downloads and publishes.
-func (c Config) runObjects(ctx context.Context, p *plan, sources map[string]source.Source, policy func(string) retry.Policy) error {
+func (c Config) runObjects(ctx context.Context, p *plan) error {
+	sources := p.sources
+	policy := func(name string) retry.Policy { return c.policy(ctx, name) }
 	var objs []source.Object
 	for _, r := range p.refs {
 		src := sources[r.URL.Scheme].(source.ObjectSource)

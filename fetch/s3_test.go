@@ -29,7 +29,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	fetchs3 "github.com/initbox/initbox/fetch/s3"
 	"github.com/initbox/initbox/fetch/source"
+	"github.com/initbox/initbox/internal/awss3"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/testlog"
 	"github.com/initbox/initbox/internal/testpki"
@@ -87,8 +89,8 @@ func (m *minioEnv) put(t *testing.T, bucket, key string, body []byte) string {
 	return aws.ToString(out.VersionId)
 }
 
-func (m *minioEnv) opts() source.S3Options {
-	return source.S3Options{Endpoint: m.Endpoint, TLS: tlsOpts(m.ca)}
+func (m *minioEnv) opts() awss3.Options {
+	return awss3.Options{Endpoint: m.Endpoint, TLS: tlsOpts(m.ca)}
 }
 
 func tlsOpts(ca string) tlsconfig.Options { return tlsconfig.Options{CAFile: ca} }
@@ -138,7 +140,7 @@ func TestS3SingleObject(t *testing.T) {
 	m.put(t, "config", "app/app.yaml", body)
 	out := filepath.Join(t.TempDir(), "app.yaml")
 	logs := testlog.Capture(t)
-	must(t, run(t, Config{Refs: []string{"s3://config/app/app.yaml"}, Out: out, Mode: 0o644, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://config/app/app.yaml"}, Out: out, Mode: 0o644, Sources: s3Source(m.opts())}))
 	if b, _ := os.ReadFile(out); !bytes.Equal(b, body) {
 		t.Fatalf("content %q", b)
 	}
@@ -150,14 +152,14 @@ func TestS3SingleObject(t *testing.T) {
 	}
 	before, _ := os.Stat(out)
 	// Unchanged: not downloaded again, the file left as it is.
-	must(t, run(t, Config{Refs: []string{"s3://config/app/app.yaml"}, Out: out, Mode: 0o644, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://config/app/app.yaml"}, Out: out, Mode: 0o644, Sources: s3Source(m.opts())}))
 	after, _ := os.Stat(out)
 	if !os.SameFile(before, after) || !strings.Contains(logs.String(), "unchanged, not downloaded") {
 		t.Errorf("an unchanged object was downloaded again:\n%s", logs)
 	}
 	// Changed: downloaded again.
 	m.put(t, "config", "app/app.yaml", []byte("server: {port: 9090}\n"))
-	must(t, run(t, Config{Refs: []string{"s3://config/app/app.yaml"}, Out: out, Mode: 0o644, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://config/app/app.yaml"}, Out: out, Mode: 0o644, Sources: s3Source(m.opts())}))
 	if b, _ := os.ReadFile(out); string(b) != "server: {port: 9090}\n" {
 		t.Errorf("after a change: %q", b)
 	}
@@ -177,7 +179,7 @@ func TestS3PrefixOfThousandObjects(t *testing.T) {
 	m.put(t, "data", "other/skip.txt", []byte("not under the prefix"))
 	out := filepath.Join(t.TempDir(), "set")
 	logs := testlog.Capture(t)
-	must(t, run(t, Config{Refs: []string{"s3://data/set/"}, Out: out, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://data/set/"}, Out: out, Sources: s3Source(m.opts())}))
 	got := readTree(t, out)
 	if len(got) != 1000 {
 		t.Fatalf("%d files, want 1000", len(got))
@@ -194,12 +196,12 @@ func TestS3PrefixOfThousandObjects(t *testing.T) {
 		t.Fatalf("manifest: %d objects, first %+v", len(man.Objects), man.Objects[0])
 	}
 
-	must(t, run(t, Config{Refs: []string{"s3://data/set/"}, Out: out, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://data/set/"}, Out: out, Sources: s3Source(m.opts())}))
 	if !strings.Contains(logs.String(), "changed=false downloaded=0 reused=1000") {
 		t.Errorf("an unchanged re-run downloaded something:\n%s", lastLines(logs.String(), 3))
 	}
 	m.put(t, "data", "set/d00/e0/obj-0000.txt", []byte("changed\n"))
-	must(t, run(t, Config{Refs: []string{"s3://data/set/"}, Out: out, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://data/set/"}, Out: out, Sources: s3Source(m.opts())}))
 	if !strings.Contains(logs.String(), "changed=true downloaded=1 reused=999") {
 		t.Errorf("re-run after one change:\n%s", lastLines(logs.String(), 3))
 	}
@@ -220,7 +222,7 @@ func TestS3IncludeExclude(t *testing.T) {
 		m.put(t, "models", k, []byte(k))
 	}
 	out := filepath.Join(t.TempDir(), "m")
-	must(t, run(t, Config{Refs: []string{"s3://models/resnet/"}, Out: out, Include: []string{"**/*.onnx", "*.onnx"}, Exclude: []string{"tmp/**"}, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://models/resnet/"}, Out: out, Include: []string{"**/*.onnx", "*.onnx"}, Exclude: []string{"tmp/**"}, Sources: s3Source(m.opts())}))
 	got := readTree(t, out)
 	if len(got) != 2 || got["model.onnx"] == "" || got["v2/model.onnx"] == "" {
 		t.Errorf("got %v", got)
@@ -236,7 +238,7 @@ func TestS3Versioned(t *testing.T) {
 		t.Fatal("no version id: versioning is off")
 	}
 	out := filepath.Join(t.TempDir(), "app.conf")
-	must(t, run(t, Config{Refs: []string{"s3://ver/app.conf?versionId=" + v1}, Out: out, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://ver/app.conf?versionId=" + v1}, Out: out, Sources: s3Source(m.opts())}))
 	if b, _ := os.ReadFile(out); string(b) != "v1" {
 		t.Errorf("pinned version: %q", b)
 	}
@@ -244,7 +246,7 @@ func TestS3Versioned(t *testing.T) {
 	if !strings.Contains(string(sc), v1) {
 		t.Errorf("the manifest lacks the version id:\n%s", sc)
 	}
-	must(t, run(t, Config{Refs: []string{"s3://ver/app.conf"}, Out: out, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://ver/app.conf"}, Out: out, Sources: s3Source(m.opts())}))
 	if b, _ := os.ReadFile(out); string(b) != "v2" {
 		t.Errorf("latest: %q", b)
 	}
@@ -265,12 +267,12 @@ func TestS3SSEC(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "secret.bin")
 	o := m.opts()
 	o.SSECKeyFile = keyFile
-	must(t, run(t, Config{Refs: []string{"s3://secure/secret.bin"}, Out: out, S3: o}))
+	must(t, run(t, Config{Refs: []string{"s3://secure/secret.bin"}, Out: out, Sources: s3Source(o)}))
 	if b, _ := os.ReadFile(out); string(b) != "sealed content" {
 		t.Fatalf("content %q", b)
 	}
 	start := time.Now()
-	err = run(t, Config{Refs: []string{"s3://secure/secret.bin"}, Out: filepath.Join(t.TempDir(), "x"), S3: m.opts()})
+	err = run(t, Config{Refs: []string{"s3://secure/secret.bin"}, Out: filepath.Join(t.TempDir(), "x"), Sources: s3Source(m.opts())})
 	if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second {
 		t.Fatalf("without the key: exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -296,7 +298,7 @@ func TestS3FailuresAtOnce(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			start := time.Now()
-			err := run(t, Config{Refs: []string{tc.ref}, Out: filepath.Join(dir, "out") + map[bool]string{true: "/", false: ""}[strings.HasSuffix(tc.ref, "/")], S3: m.opts()})
+			err := run(t, Config{Refs: []string{tc.ref}, Out: filepath.Join(dir, "out") + map[bool]string{true: "/", false: ""}[strings.HasSuffix(tc.ref, "/")], Sources: s3Source(m.opts())})
 			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tc.want) || time.Since(start) > 5*time.Second ||
 				strings.Count(err.Error(), tc.ref) != 1 {
 				t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
@@ -306,7 +308,7 @@ func TestS3FailuresAtOnce(t *testing.T) {
 			}
 		})
 	}
-	must(t, run(t, Config{Refs: []string{"s3://bkt/missing#optional"}, Out: filepath.Join(dir, "opt"), S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://bkt/missing#optional"}, Out: filepath.Join(dir, "opt"), Sources: s3Source(m.opts())}))
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("failed fetches left files: %v", entries)
 	}
@@ -321,7 +323,7 @@ func TestS3ServerStartsDuringFetch(t *testing.T) {
 	logs := testlog.Capture(t)
 	done := make(chan error, 1)
 	out := filepath.Join(t.TempDir(), "k")
-	go func() { done <- run(t, Config{Refs: []string{"s3://bkt/k"}, Out: out, S3: m.opts()}) }()
+	go func() { done <- run(t, Config{Refs: []string{"s3://bkt/k"}, Out: out, Sources: s3Source(m.opts())}) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(logs.String(), "connection refused") {
 		if time.Now().After(deadline) {
@@ -371,7 +373,7 @@ func TestS3SlowDownIsRetried(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "k")
 	o := m.opts()
 	o.Endpoint = front
-	must(t, run(t, Config{Refs: []string{"s3://bkt/k"}, Out: out, S3: o}))
+	must(t, run(t, Config{Refs: []string{"s3://bkt/k"}, Out: out, Sources: s3Source(o)}))
 	if b, _ := os.ReadFile(out); string(b) != "throttled" || !strings.Contains(logs.String(), "SlowDown") {
 		t.Errorf("content %q; logs:\n%s", b, logs)
 	}
@@ -387,7 +389,7 @@ func TestS3BadKeys(t *testing.T) {
 	base := t.TempDir()
 	out := filepath.Join(base, "target")
 	// A first, good version.
-	must(t, run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: out, S3: m.opts()}))
+	must(t, run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: out, Sources: s3Source(m.opts())}))
 	if got := readTree(t, out); got["a..b"] != "legal" || got["good.txt"] != "good" {
 		t.Fatalf("good listing: %v", got)
 	}
@@ -410,7 +412,7 @@ func TestS3BadKeys(t *testing.T) {
 			}, nil)
 			o := m.opts()
 			o.Endpoint = front
-			err := run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: out, S3: o})
+			err := run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: out, Sources: s3Source(o)})
 			// A NUL cannot even be written in XML: the SDK refuses the
 			// listing before initbox sees the key.
 			if exitcode.Of(err) == 0 || (!strings.Contains(err.Error(), "key ") && !strings.Contains(bad, "\x00")) {
@@ -461,7 +463,7 @@ func TestS3FileDirectoryConflict(t *testing.T) {
 	}, nil)
 	o := m.opts()
 	o.Endpoint = front
-	err := run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: filepath.Join(t.TempDir(), "o"), S3: o})
+	err := run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: filepath.Join(t.TempDir(), "o"), Sources: s3Source(o)})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "needs a directory") {
 		t.Fatalf("err = %v", err)
 	}
@@ -497,7 +499,7 @@ func TestS3CorruptObjectPublishesNothing(t *testing.T) {
 			put(bytes.Repeat([]byte("0123456789"), 1000))
 			out := filepath.Join(t.TempDir(), "o")
 			logs := testlog.Capture(t)
-			must(t, run(t, Config{Refs: []string{"s3://" + bkt + "/p/"}, Out: out, S3: m.opts()}))
+			must(t, run(t, Config{Refs: []string{"s3://" + bkt + "/p/"}, Out: out, Sources: s3Source(m.opts())}))
 			if !strings.Contains(logs.String(), `by="`+tc.by+`"`) {
 				t.Errorf("the good download was not verified by %s:\n%s", tc.by, logs)
 			}
@@ -515,7 +517,7 @@ func TestS3CorruptObjectPublishesNothing(t *testing.T) {
 			}, nil)
 			o := m.opts()
 			o.Endpoint = front
-			err := run(t, Config{Refs: []string{"s3://" + bkt + "/p/"}, Out: out, S3: o})
+			err := run(t, Config{Refs: []string{"s3://" + bkt + "/p/"}, Out: out, Sources: s3Source(o)})
 			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing is published") {
 				t.Fatalf("err = %v", err)
 			}
@@ -544,7 +546,7 @@ func TestS3LargeObjectInRanges(t *testing.T) {
 	})
 	o := m.opts()
 	o.Endpoint = front
-	must(t, run(t, Config{Refs: []string{"s3://big/blob.bin"}, Out: out, PartSize: 5 << 20, Concurrency: 4, S3: o}))
+	must(t, run(t, Config{Refs: []string{"s3://big/blob.bin"}, Out: out, PartSize: 5 << 20, Concurrency: 4, Sources: s3Source(o)}))
 	if n := ranged.Load(); n != 5 {
 		t.Errorf("%d ranged GETs, want 5 parts of 5 MiB", n)
 	}
@@ -595,7 +597,7 @@ func TestS3RangedVerifiedByStoredChecksum(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "blob.bin")
 			o := m.opts()
 			logs := testlog.Capture(t)
-			must(t, run(t, Config{Refs: []string{"s3://big/" + key}, Out: out, PartSize: 5 << 20, S3: o}))
+			must(t, run(t, Config{Refs: []string{"s3://big/" + key}, Out: out, PartSize: 5 << 20, Sources: s3Source(o)}))
 			if got, _ := os.ReadFile(out); !bytes.Equal(got, body) {
 				t.Fatal("content differs")
 			}
@@ -619,7 +621,7 @@ func TestS3RangedVerifiedByStoredChecksum(t *testing.T) {
 				return nil
 			}, nil)
 			o.Endpoint = front
-			err = run(t, Config{Refs: []string{"s3://big/" + key}, Out: out, PartSize: 5 << 20, S3: o})
+			err = run(t, Config{Refs: []string{"s3://big/" + key}, Out: out, PartSize: 5 << 20, Sources: s3Source(o)})
 			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "nothing is published") {
 				t.Fatalf("err = %v", err)
 			}
@@ -666,9 +668,13 @@ func TestS3ProgressLines(t *testing.T) {
 	o := m.opts()
 	o.Endpoint = front
 	logs := testlog.Capture(t)
-	must(t, run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: filepath.Join(t.TempDir(), "o"), S3: o, ProgressEvery: 100 * time.Millisecond}))
+	must(t, run(t, Config{Refs: []string{"s3://bkt/p/"}, Out: filepath.Join(t.TempDir(), "o"), Sources: s3Source(o), ProgressEvery: 100 * time.Millisecond}))
 	re := regexp.MustCompile(`msg=progress objects=[01]/2 bytes="[0-9.]+ (B|KiB|MiB)/1.0 MiB" rate="[0-9.]+ (B|KiB|MiB)/s" eta=\d+(ms|s)`)
 	if n := len(re.FindAllString(logs.String(), -1)); n < 2 {
 		t.Errorf("%d progress lines, want at least 2:\n%s", n, logs)
 	}
+}
+
+func s3Source(o awss3.Options) map[string]source.Options {
+	return map[string]source.Options{"s3": &fetchs3.Options{Options: o}}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/initbox/initbox/fetch/source"
+	"github.com/initbox/initbox/fetch/vault"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/testlog"
 	"github.com/initbox/initbox/internal/testpki"
@@ -85,8 +86,8 @@ func (v *vaultEnv) appToken(t *testing.T) string {
 	return s.Auth.ClientToken
 }
 
-func (v *vaultEnv) opts(token string) source.VaultOptions {
-	o := source.VaultOptions{Address: v.Addr}
+func (v *vaultEnv) opts(token string) vault.Options {
+	o := vault.Options{Address: v.Addr}
 	if v.CAFile != "" {
 		o.TLS.CAFile = v.CAFile
 	}
@@ -115,7 +116,7 @@ func TestKVv2VersionsAndReceipt(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
 	dir := t.TempDir()
 	out, receipt := filepath.Join(dir, "db.json"), filepath.Join(dir, "receipt.json")
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db"}, Out: out, Receipt: receipt, Vault: v.opts(v.RootToken)}))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db"}, Out: out, Receipt: receipt, Sources: vaultSource(v.opts(v.RootToken))}))
 	got := readJSON(t, out)
 	if got["password"] != "pw-v3-Canary" || got["port"] != float64(5432) {
 		t.Errorf("latest version: %v", got)
@@ -135,7 +136,7 @@ func TestKVv2VersionsAndReceipt(t *testing.T) {
 	}
 
 	pw := filepath.Join(dir, "pw")
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db?version=1#password"}, Out: pw, Vault: v.opts(v.RootToken)}))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db?version=1#password"}, Out: pw, Sources: vaultSource(v.opts(v.RootToken))}))
 	if b, _ := os.ReadFile(pw); string(b) != "pw-v1-Canary" {
 		t.Errorf("version 1 password = %q (byte-exact, no newline added)", b)
 	}
@@ -179,7 +180,7 @@ func TestKVDetectionUnderLeastPrivilege(t *testing.T) {
 			logs := testlog.Capture(t)
 			o := v.opts(tc.token)
 			o.Address = tc.addr
-			must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password", "vault://kv1/app"}, Out: out, Vault: o}))
+			must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password", "vault://kv1/app"}, Out: out, Sources: vaultSource(o)}))
 			got := readJSON(t, out)
 			if got["password"] != "pw-v3-Canary" || got["api_key"] != "v1-Key-Canary" {
 				t.Errorf("got %v", got)
@@ -199,7 +200,7 @@ func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 	_, err := v.root.KVv2("secret").Put(t.Context(), "other/thing", map[string]any{"x": "y"})
 	must(t, err)
 	start := time.Now()
-	err = run(t, Config{Refs: []string{"vault://secret/other/thing#kv=2"}, Out: filepath.Join(t.TempDir(), "x"), Format: JSON, Vault: v.opts(v.appToken(t))})
+	err = run(t, Config{Refs: []string{"vault://secret/other/thing#kv=2"}, Out: filepath.Join(t.TempDir(), "x"), Format: JSON, Sources: vaultSource(v.opts(v.appToken(t)))})
 	if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -211,7 +212,7 @@ func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 	// When the engine had to be guessed, the message names both places tried.
 	o := v.opts(v.appToken(t))
 	o.Address = lookupForbidden(t, v)
-	err = run(t, Config{Refs: []string{"vault://secret/other/thing"}, Out: filepath.Join(t.TempDir(), "x.json"), Vault: o})
+	err = run(t, Config{Refs: []string{"vault://secret/other/thing"}, Out: filepath.Join(t.TempDir(), "x.json"), Sources: vaultSource(o)})
 	if err == nil || !strings.Contains(err.Error(), "secret/data/other/thing (KV v2) and on secret/other/thing") {
 		t.Errorf("err = %v", err)
 	}
@@ -220,18 +221,18 @@ func TestPermissionDeniedNamesPathAndCapability(t *testing.T) {
 func TestMissingKeyAndSecret(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
 	dir := t.TempDir()
-	err := run(t, Config{Refs: []string{"vault://secret/app/db#nope"}, Out: filepath.Join(dir, "x"), Vault: v.opts(v.RootToken)})
+	err := run(t, Config{Refs: []string{"vault://secret/app/db#nope"}, Out: filepath.Join(dir, "x"), Sources: vaultSource(v.opts(v.RootToken))})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), `no key "nope"`) || !strings.Contains(err.Error(), "keys password, port, username") {
 		t.Errorf("missing key: %v", err)
 	}
-	err = run(t, Config{Refs: []string{"vault://secret/app/gone"}, Out: filepath.Join(dir, "x.json"), Vault: v.opts(v.RootToken)})
+	err = run(t, Config{Refs: []string{"vault://secret/app/gone"}, Out: filepath.Join(dir, "x.json"), Sources: vaultSource(v.opts(v.RootToken))})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "vault://secret/app/gone") {
 		t.Errorf("missing secret: %v", err)
 	}
 	// Optional and default.
 	out := filepath.Join(dir, "o.env")
 	must(t, run(t, Config{Refs: []string{"vault://secret/app/gone#optional", "vault://secret/app/db#key=nope,as=FEATURE,default=off", "vault://secret/app/db#key=username,as=DB_USER"},
-		Out: out, Vault: v.opts(v.RootToken)}))
+		Out: out, Sources: vaultSource(v.opts(v.RootToken))}))
 	if b, _ := os.ReadFile(out); string(b) != "DB_USER=app\nFEATURE=off\n" {
 		t.Errorf("dotenv = %q", b)
 	}
@@ -245,7 +246,7 @@ func TestMissingKeyAndSecret(t *testing.T) {
 func TestDirFormatAndPEM(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
 	out := filepath.Join(t.TempDir(), "kv1")
-	must(t, run(t, Config{Refs: []string{"vault://kv1/app"}, Out: out, Format: DirFormat, Mode: 0o640, Vault: v.opts(v.RootToken)}))
+	must(t, run(t, Config{Refs: []string{"vault://kv1/app"}, Out: out, Format: DirFormat, Mode: 0o640, Sources: vaultSource(v.opts(v.RootToken))}))
 	crt, err := os.ReadFile(filepath.Join(out, "tls.crt"))
 	if err != nil || string(crt) != "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" {
 		t.Fatalf("tls.crt = %q, %v", crt, err)
@@ -298,7 +299,7 @@ func TestAppRoleAndRevocation(t *testing.T) {
 			o.Auth, o.RoleID, o.SecretIDFile, o.SecretIDWrapped, o.TokenOut = "approle", roleID, secretIDFile(tc.wrapped), tc.wrapped, tc.tokenOut
 			logs := testlog.Capture(t)
 			out := filepath.Join(t.TempDir(), "pw")
-			must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}))
+			must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)}))
 			if b, _ := os.ReadFile(out); string(b) != "pw-v3-Canary" {
 				t.Errorf("password = %q", b)
 			}
@@ -323,9 +324,9 @@ func TestAppRoleAndRevocation(t *testing.T) {
 		f := secretIDFile(true)
 		o := v.opts("")
 		o.Auth, o.RoleID, o.SecretIDFile, o.SecretIDWrapped = "approle", roleID, f, true
-		must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "a"), Vault: o}))
+		must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "a"), Sources: vaultSource(o)}))
 		start := time.Now()
-		err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "b"), Vault: o})
+		err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "b"), Sources: vaultSource(o)})
 		if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second {
 			t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 		}
@@ -344,7 +345,7 @@ func TestRevokedTokenIsGone(t *testing.T) {
 	before := countTokens(t, v)
 	o := v.opts("")
 	o.Auth, o.RoleID, o.SecretIDFile = "approle", rid.Data["role_id"].(string), f
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "pw"), Vault: o}))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "pw"), Sources: vaultSource(o)}))
 	if after := countTokens(t, v); after != before {
 		t.Errorf("%d tokens before the fetch, %d after: the login token was not revoked", before, after)
 	}
@@ -372,14 +373,14 @@ func TestJWTLogin(t *testing.T) {
 	o.Auth, o.Role, o.JWTFile = "jwt", "app", jwtFile
 	out := filepath.Join(t.TempDir(), "pw")
 	logs := testlog.Capture(t)
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)}))
 	if strings.Contains(logs.String(), jwt[len(jwt)-20:]) {
 		t.Error("the JWT reached the log")
 	}
 
 	o.Role = "nope"
 	start := time.Now()
-	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o})
+	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)})
 	if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second || !strings.Contains(err.Error(), "auth/jwt/login") {
 		t.Fatalf("wrong role: exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -432,7 +433,7 @@ func TestKubernetesLogin(t *testing.T) {
 	o := v.opts("")
 	o.Auth, o.Role, o.JWTFile = "kubernetes", "app", saToken
 	out := filepath.Join(t.TempDir(), "pw")
-	if err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}); err != nil {
+	if err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)}); err != nil {
 		t.Fatalf("%v\n%s", err, v.Logs())
 	}
 	if reviews.Load() == 0 {
@@ -440,7 +441,7 @@ func TestKubernetesLogin(t *testing.T) {
 	}
 	o.Role = "wrong-role"
 	start := time.Now()
-	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o})
+	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)})
 	if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second || !strings.Contains(err.Error(), `invalid role name "wrong-role"`) {
 		t.Fatalf("wrong role: exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -450,7 +451,7 @@ func TestKubernetesLogin(t *testing.T) {
 		"bound_service_account_namespaces": "shop", "token_policies": "app"})
 	must(t, err)
 	o.Role = "other"
-	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o})
+	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "the role does not accept this identity") {
 		t.Fatalf("unbound service account: %v", err)
 	}
@@ -464,7 +465,7 @@ func TestSealedThenUnsealed(t *testing.T) {
 	done := make(chan error, 1)
 	out := filepath.Join(t.TempDir(), "pw")
 	go func() {
-		done <- run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: v.opts(v.RootToken)})
+		done <- run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(v.opts(v.RootToken))})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(logs.String(), "503") {
@@ -495,7 +496,7 @@ func TestNamespaceHeader(t *testing.T) {
 	defer front.Close()
 	o := v.opts(v.RootToken)
 	o.Address, o.Namespace = front.URL, "team-a/"
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "pw"), Vault: o}))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(t.TempDir(), "pw"), Sources: vaultSource(o)}))
 	if seen.Load() != "team-a/" {
 		t.Errorf("X-Vault-Namespace = %v", seen.Load())
 	}
@@ -516,7 +517,7 @@ func TestRedirectToAnotherHostRefused(t *testing.T) {
 	defer front.Close()
 	start := time.Now()
 	err := run(t, Config{Refs: []string{"vault://secret/app/db#kv=2,password"}, Out: filepath.Join(t.TempDir(), "pw"),
-		Vault: source.VaultOptions{Address: front.URL, TokenFile: writeTemp(t, "tok-Redirect-Canary")}})
+		Sources: vaultSource(vault.Options{Address: front.URL, TokenFile: writeTemp(t, "tok-Redirect-Canary")})})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "refused to follow a redirect to another host") || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -534,24 +535,24 @@ func writeTemp(t *testing.T, content string) string {
 func TestTLS(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{TLS: true})
 	out := filepath.Join(t.TempDir(), "pw")
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: v.opts(v.RootToken)}))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(v.opts(v.RootToken))}))
 	// VAULT_CACERT works as for the vault CLI.
 	t.Setenv("VAULT_CACERT", v.CAFile)
 	o := v.opts(v.RootToken)
 	o.TLS.CAFile = ""
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)}))
 	// VAULT_SKIP_VERIFY works as for the vault CLI, with a warning.
 	os.Unsetenv("VAULT_CACERT")
 	t.Setenv("VAULT_SKIP_VERIFY", "true")
 	logs := testlog.Capture(t)
-	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o}))
+	must(t, run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)}))
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "verification of Vault is disabled") {
 		t.Errorf("no warning for VAULT_SKIP_VERIFY:\n%s", logs)
 	}
 	os.Unsetenv("VAULT_SKIP_VERIFY")
 	// Without the CA: a verification failure, not retried.
 	start := time.Now()
-	err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Vault: o})
+	err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "certificate") || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
 	}
@@ -572,7 +573,7 @@ func TestDatabaseCredentials(t *testing.T) {
 	must(t, err)
 	dir := filepath.Join(t.TempDir(), "db")
 	receipt := filepath.Join(t.TempDir(), "receipt.json")
-	must(t, run(t, Config{Refs: []string{"vault://database/creds/app"}, Out: dir + "/", Receipt: receipt, Vault: v.opts(v.RootToken)}))
+	must(t, run(t, Config{Refs: []string{"vault://database/creds/app"}, Out: dir + "/", Receipt: receipt, Sources: vaultSource(v.opts(v.RootToken))}))
 	user, _ := os.ReadFile(filepath.Join(dir, "username"))
 	pw, _ := os.ReadFile(filepath.Join(dir, "password"))
 	conn, err := pgconn.Connect(t.Context(), "postgres://"+url.UserPassword(string(user), string(pw)).String()+"@"+pg.Addr()+"/postgres")
@@ -595,7 +596,7 @@ func TestPKIIssue(t *testing.T) {
 	_, err = v.root.Logical().Write("pki/roles/web", map[string]any{"allowed_domains": "svc", "allow_subdomains": true, "max_ttl": "72h"})
 	must(t, err)
 	dir := filepath.Join(t.TempDir(), "tls")
-	must(t, run(t, Config{Refs: []string{"vault://pki/issue/web?common_name=web.shop.svc&ttl=1h#write"}, Out: dir, Format: DirFormat, Vault: v.opts(v.RootToken)}))
+	must(t, run(t, Config{Refs: []string{"vault://pki/issue/web?common_name=web.shop.svc&ttl=1h#write"}, Out: dir, Format: DirFormat, Sources: vaultSource(v.opts(v.RootToken))}))
 	crt, _ := os.ReadFile(filepath.Join(dir, "certificate"))
 	block, _ := pem.Decode(crt)
 	if block == nil {
@@ -620,10 +621,10 @@ func TestCanaryOnlyInOutput(t *testing.T) {
 	dir := t.TempDir()
 	logs := testlog.Capture(t)
 	must(t, run(t, Config{Refs: []string{"vault://secret/app/canary#value"}, Out: filepath.Join(dir, "out"), Receipt: filepath.Join(dir, "receipt.json"),
-		Vault: v.opts(v.RootToken)}))
+		Sources: vaultSource(v.opts(v.RootToken))}))
 	// A failing fetch with the canary in play (a missing key next to it).
 	err = run(t, Config{Refs: []string{"vault://secret/app/canary#value", "vault://secret/app/canary#nope"}, Out: filepath.Join(dir, "fail.json"),
-		Vault: v.opts(v.RootToken)})
+		Sources: vaultSource(v.opts(v.RootToken))})
 	if err == nil || strings.Contains(err.Error(), canary) {
 		t.Fatalf("err = %v", err)
 	}
@@ -644,4 +645,8 @@ func TestCanaryOnlyInOutput(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func vaultSource(o vault.Options) map[string]source.Options {
+	return map[string]source.Options{"vault": &o}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/initbox/initbox/seed/source"
 )
 
 // Formats of archives.
@@ -92,14 +94,14 @@ func readTar(tr *tar.Reader, w *writer) error {
 		if err != nil {
 			return fmt.Errorf("reading the archive: %w", cutShort(err))
 		}
-		e := entry{name: h.Name, mode: fs.FileMode(h.Mode).Perm(), body: tr, size: h.Size}
+		e := entry{Entry: source.Entry{Name: h.Name, Mode: fs.FileMode(h.Mode).Perm(), Body: tr, Size: h.Size}}
 		switch h.Typeflag {
 		case tar.TypeReg:
-			e.kind = file
+			e.Kind = file
 		case tar.TypeDir:
-			e.kind = dir
+			e.Kind = dir
 		case tar.TypeSymlink:
-			e.kind, e.link = symlink, h.Linkname
+			e.Kind, e.Link = symlink, h.Linkname
 		case tar.TypeLink:
 			return fmt.Errorf("entry %q: a hard link (to %q); refused", h.Name, h.Linkname)
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
@@ -136,10 +138,10 @@ func extractZip(f *os.File, w *writer) error {
 	}
 	for _, zf := range zr.File {
 		mode := zf.Mode()
-		e := entry{name: zf.Name, mode: mode.Perm(), size: -1}
+		e := entry{Entry: source.Entry{Name: zf.Name, Mode: mode.Perm(), Size: -1}}
 		switch {
 		case mode.IsDir():
-			e.kind = dir
+			e.Kind = dir
 		case mode&fs.ModeSymlink != 0:
 			rc, err := zf.Open()
 			if err != nil {
@@ -150,18 +152,18 @@ func extractZip(f *os.File, w *writer) error {
 			if err != nil {
 				return fmt.Errorf("entry %q: %w", zf.Name, err)
 			}
-			e.kind, e.link = symlink, string(b)
+			e.Kind, e.Link = symlink, string(b)
 		case mode.IsRegular():
-			e.kind = file
+			e.Kind = file
 		default:
 			return fmt.Errorf("entry %q: not a file, directory or link (%v); refused", zf.Name, mode.Type())
 		}
-		if e.kind == file {
+		if e.Kind == file {
 			rc, err := zf.Open()
 			if err != nil {
 				return fmt.Errorf("entry %q: %w", zf.Name, err)
 			}
-			e.body = rc
+			e.Body = rc
 			err = w.put(e)
 			rc.Close()
 			if err != nil {
@@ -183,8 +185,8 @@ func copyTree(root string, w *writer) (string, error) {
 	var t treeLines
 	err := w.parallel(func() error {
 		return walkTree(root, func(e entry, info fs.FileInfo) error {
-			t.add(e.name, info, e.link)
-			if e.name == "." {
+			t.add(e.Name, info, e.Link)
+			if e.Name == "." {
 				return nil
 			}
 			return w.put(e)
@@ -203,7 +205,7 @@ func copyTree(root string, w *writer) (string, error) {
 func treeDigest(root string) (string, error) {
 	var t treeLines
 	err := walkTree(root, func(e entry, info fs.FileInfo) error {
-		t.add(e.name, info, e.link)
+		t.add(e.Name, info, e.Link)
 		return nil
 	})
 	if err != nil {
@@ -225,17 +227,17 @@ func walkTree(root string, visit func(entry, fs.FileInfo) error) error {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		e := entry{name: filepath.ToSlash(rel), mode: info.Mode().Perm(), size: info.Size()}
+		e := entry{Entry: source.Entry{Name: filepath.ToSlash(rel), Mode: info.Mode().Perm(), Size: info.Size()}}
 		switch {
 		case d.IsDir():
-			e.kind = dir
+			e.Kind = dir
 		case info.Mode()&fs.ModeSymlink != 0:
-			if e.link, err = os.Readlink(p); err != nil {
+			if e.Link, err = os.Readlink(p); err != nil {
 				return err
 			}
-			e.kind = symlink
+			e.Kind = symlink
 		case info.Mode().IsRegular():
-			e.kind, e.src = file, p
+			e.Kind, e.src = file, p
 		default:
 			return fmt.Errorf("%s: not a file, directory or link (%v); refused", p, info.Mode().Type())
 		}

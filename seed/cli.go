@@ -10,6 +10,7 @@ import (
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/tlsconfig"
+	"github.com/initbox/initbox/seed/source"
 )
 
 // Command returns the `seed` command. This file is the only one in the
@@ -30,16 +31,18 @@ func Command() *cli.Command {
 		&cli.StringFlag{Name: "chmod", Usage: "mode of every file (octal; default: each entry's own)", EnvVars: env("chmod"), Destination: &chmod},
 		&cli.Int64Flag{Name: "max-bytes", Value: DefaultMaxBytes, Usage: "refuse a source that expands to more bytes (zip bombs)", EnvVars: env("max-bytes"), Destination: &c.MaxBytes},
 		&cli.Int64Flag{Name: "max-entries", Value: DefaultMaxEntries, Usage: "refuse a source with more entries", EnvVars: env("max-entries"), Destination: &c.MaxEntries},
-		&cli.StringFlag{Name: "ref", Usage: "git: branch, tag or full commit hash (default: the remote's HEAD)", EnvVars: env("ref"), Destination: &c.Ref, Category: "Git"},
-		&cli.StringFlag{Name: "git-token-file", Usage: "git over HTTPS: a file holding the token", EnvVars: env("git-token-file"), Destination: &c.GitTokenFile, Category: "Git"},
-		&cli.StringFlag{Name: "ssh-key-file", Usage: "git over SSH: the private key", EnvVars: env("ssh-key-file"), Destination: &c.SSHKeyFile, Category: "Git"},
-		&cli.BoolFlag{Name: "submodules", Usage: "git: also check out the submodules' recorded commits, recursively (cloned whole; credentials go only to the repository's own host)", EnvVars: env("submodules"), Destination: &c.Submodules, Category: "Git"},
-		&cli.StringFlag{Name: "known-hosts", Usage: "git over SSH: known_hosts to check the host key against (required)", EnvVars: env("known-hosts"), Destination: &c.KnownHosts, Category: "Git"},
-		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint for s3:// sources (default: AWS_ENDPOINT_URL_S3, else AWS)", EnvVars: env("s3-endpoint"), Destination: &c.S3.Endpoint, Category: "S3"},
-		&cli.StringFlag{Name: "s3-region", Usage: "region (default: AWS_REGION, else discovered)", EnvVars: env("s3-region"), Destination: &c.S3.Region, Category: "S3"},
 		&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "overall deadline; 0 waits forever (exit 124 when it runs out)", EnvVars: env("timeout"), Destination: &c.Timeout, Category: "Timing"},
 	}
 	flags = append(flags, clix.BackoffFlags("seed", &c.Interval, &c.MaxInterval, 250*time.Millisecond, 5*time.Second)...)
+	// Each registered source brings its own flags, prefixed with its name.
+	c.Sources = map[string]source.Options{}
+	for _, p := range source.Providers() {
+		o := p.Options()
+		c.Sources[p.Name] = o
+		if f, ok := o.(clix.Flagger); ok {
+			flags = append(flags, f.Flags("seed")...)
+		}
+	}
 	flags = append(flags, clix.TLSFlags("seed", &tls)...)
 	return &cli.Command{
 		Name:      "seed",
@@ -47,7 +50,7 @@ func Command() *cli.Command {
 		ArgsUsage: "SOURCE TARGET",
 		UsageText: `initbox seed [flags] SOURCE TARGET
   SOURCE  a directory (e.g. data baked into this image), an archive file, an http(s):// URL, s3://BUCKET/KEY,
-          or a git repository (git+https://…, https://…/repo.git, git+ssh://…, git+file://…) with --ref
+          or a git repository (git+https://…, https://…/repo.git, git+ssh://…, git+file://…) with --git-ref
   TARGET  the directory to fill, usually a volume's mount point`,
 		Description: `The target is published all or nothing, in the layout of a Kubernetes volume
 (a version directory, then an atomic swap of the ..data link): after a kill
@@ -65,7 +68,7 @@ Examples:
   initbox seed /seed-data /data
   initbox seed https://example.com/site.tar.gz /srv/www --strip-components 1 --sha256 9f86d08…
   initbox seed s3://artifacts/models-v3.tar.zst /models --if-empty
-  initbox seed https://github.com/example/site.git /srv/www --ref v1.4.2 --subdir public`,
+  initbox seed https://github.com/example/site.git /srv/www --git-ref v1.4.2 --subdir public`,
 		Flags: flags,
 		Action: func(ctx *cli.Context) error {
 			args, tail := clix.Args(ctx)
@@ -80,7 +83,7 @@ Examples:
 				}
 				c.Chmod = fs.FileMode(m)
 			}
-			c.TLS, c.S3.TLS = tls, tls
+			c.TLS = tls
 			if err := c.Validate(); err != nil {
 				return exitcode.Usage(err)
 			}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"path"
 	"runtime"
 	"strings"
@@ -12,27 +11,21 @@ import (
 
 	"github.com/initbox/initbox/internal/progress"
 	"github.com/initbox/initbox/internal/publish"
+	"github.com/initbox/initbox/seed/source"
 )
 
-// kind is what an entry of a source is.
-type kind int
-
+// The kinds of entries, as seed/source has them.
 const (
-	file kind = iota
-	dir
-	symlink
+	file    = source.File
+	dir     = source.Dir
+	symlink = source.Symlink
 )
 
 // entry is one file, directory or link of a source (a tree or an archive),
 // by its name in the source.
 type entry struct {
-	name string // slash-separated, as in the source
-	kind kind
-	mode fs.FileMode
-	link string // a symlink's target
-	body io.Reader
-	src  string // or the path of a file of a tree, copied by the kernel
-	size int64  // when known (-1 otherwise)
+	source.Entry
+	src string // a file of a local tree, copied by the kernel (no Body)
 }
 
 // writer puts entries into a staged version: it maps names (strip,
@@ -77,65 +70,70 @@ func (w *writer) target(name string) (string, error) {
 	return name, nil
 }
 
+var _ source.Writer = (*writer)(nil)
+
+// Put writes one entry of a registered source.
+func (w *writer) Put(e source.Entry) error { return w.put(entry{Entry: e}) }
+
 // put writes one entry.
 func (w *writer) put(e entry) error {
-	name, err := w.target(e.name)
+	name, err := w.target(e.Name)
 	if errors.Is(err, errSkip) {
 		return nil
 	}
 	if err := publish.CheckName(name, true); err != nil {
-		return fmt.Errorf("entry %q: %w", e.name, err)
+		return fmt.Errorf("entry %q: %w", e.Name, err)
 	}
 	// A link may point anywhere inside the tree, but nothing is written
 	// through one: a file under a name whose parent is a link would land
 	// wherever the link leads.
 	for d := path.Dir(name); d != "."; d = path.Dir(d) {
 		if w.links[d] {
-			return fmt.Errorf("entry %q: its parent %q is a symbolic link; nothing is written through a link", e.name, d)
+			return fmt.Errorf("entry %q: its parent %q is a symbolic link; nothing is written through a link", e.Name, d)
 		}
 	}
 	w.meter.Done.Add(1)
 	if w.entries++; w.cfg.MaxEntries > 0 && w.entries > w.cfg.MaxEntries {
 		return fmt.Errorf("more than %d entries (--max-entries); raise it if the source is trusted", w.cfg.MaxEntries)
 	}
-	switch e.kind {
+	switch e.Kind {
 	case dir:
 		return w.stage.Mkdir(name)
 	case symlink:
-		if err := checkLink(name, e.link); err != nil {
-			return fmt.Errorf("entry %q: %w", e.name, err)
+		if err := checkLink(name, e.Link); err != nil {
+			return fmt.Errorf("entry %q: %w", e.Name, err)
 		}
 		w.links[name] = true
-		return w.stage.Symlink(name, e.link)
+		return w.stage.Symlink(name, e.Link)
 	}
-	mode := e.mode.Perm()
+	mode := e.Mode.Perm()
 	if w.cfg.Chmod != 0 {
 		mode = w.cfg.Chmod
 	}
 	if e.src != "" {
 		// A file of a tree: its size is known, so the limit is checked up
 		// front and the copy is the kernel's.
-		if err := w.count(e.size); err != nil {
+		if err := w.count(e.Size); err != nil {
 			return err
 		}
 		if w.copies != nil {
-			w.copies.do(func() error { return w.stage.CopyFile(name, mode, e.src, e.size) })
+			w.copies.do(func() error { return w.stage.CopyFile(name, mode, e.src, e.Size) })
 			return w.copies.failed()
 		}
-		return w.stage.CopyFile(name, mode, e.src, e.size)
+		return w.stage.CopyFile(name, mode, e.src, e.Size)
 	}
-	if w.copies != nil && e.size >= 0 && e.size <= smallEntry {
+	if w.copies != nil && e.Size >= 0 && e.Size <= smallEntry {
 		// A small entry of an archive: read now (the archive is a
 		// stream), created and written on a copier, like a tree's files.
-		if err := w.count(e.size); err != nil {
+		if err := w.count(e.Size); err != nil {
 			return err
 		}
-		data := w.copies.buffer(int(e.size))
-		if _, err := io.ReadFull(e.body, data); err != nil {
-			return fmt.Errorf("entry %q: %w", e.name, err)
+		data := w.copies.buffer(int(e.Size))
+		if _, err := io.ReadFull(e.Body, data); err != nil {
+			return fmt.Errorf("entry %q: %w", e.Name, err)
 		}
 		if err := w.stage.Reserve(name); err != nil {
-			return fmt.Errorf("entry %q: %w", e.name, err)
+			return fmt.Errorf("entry %q: %w", e.Name, err)
 		}
 		w.copies.do(func() error { return w.stage.WriteReserved(name, mode, data) })
 		return w.copies.failed()
@@ -146,7 +144,7 @@ func (w *writer) put(e entry) error {
 		}
 		// One buffer for all entries: io.Copy would allocate 32 KiB for
 		// each (neither side has ReadFrom/WriteTo), 320 MB for 10,000 files.
-		_, err := io.CopyBuffer(out, &limited{r: e.body, w: w}, w.buf)
+		_, err := io.CopyBuffer(out, &limited{r: e.Body, w: w}, w.buf)
 		return err
 	})
 }

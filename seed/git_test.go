@@ -15,7 +15,13 @@ import (
 
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/testlog"
+	"github.com/initbox/initbox/seed/git"
+	"github.com/initbox/initbox/seed/source"
 )
+
+func gitOptions(o git.Options) map[string]source.Options {
+	return map[string]source.Options{"git": &o}
+}
 
 // gitRepo makes a repository with Debian's git: a branch main with two
 // commits, an annotated tag v1 on the first, an executable, a link and a
@@ -69,7 +75,7 @@ func newRepo(t *testing.T, dir string, files map[string]string) {
 	runGit(t, dir, "commit", "-q", "-m", "init")
 }
 
-// With --submodules, a submodule (by a URL relative to the repository's)
+// With --git-submodules, a submodule (by a URL relative to the repository's)
 // and its own submodule (by an absolute file:// URL) arrive at their paths
 // at the commits recorded — not their branches' tips, and also when only a
 // tag still reaches the commit; without it they stay out. Turning it on re-seeds the same commit.
@@ -97,9 +103,9 @@ func TestGitSubmodules(t *testing.T) {
 		t.Fatal("site.txt differs")
 	}
 	if _, err := os.Stat(filepath.Join(target, "vendor/lib/lib.txt")); err == nil {
-		t.Fatal("a submodule arrived without --submodules")
+		t.Fatal("a submodule arrived without --git-submodules")
 	}
-	if err := seed(t, Config{Src: src, Target: target, Submodules: true}); err != nil {
+	if err := seed(t, Config{Src: src, Target: target, Sources: gitOptions(git.Options{Submodules: true})}); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFile(t, filepath.Join(target, "vendor/lib/lib.txt")); got != "v1" {
@@ -127,7 +133,7 @@ func TestGitSubmoduleCredentialsAndLocalURLs(t *testing.T) {
 	tokenFile := writeFile(t, filepath.Join(root, "token"), []byte("tok-Secret-42"))
 	target := filepath.Join(root, "www")
 	// .gitmodules says ../lib: relative to http://127.0.0.1:PORT/super.
-	if err := seed(t, Config{Src: "git+" + srv.URL + "/super", Target: target, Submodules: true, GitTokenFile: tokenFile}); err != nil {
+	if err := seed(t, Config{Src: "git+" + srv.URL + "/super", Target: target, Sources: gitOptions(git.Options{Submodules: true, TokenFile: tokenFile})}); err != nil {
 		t.Fatal(err)
 	}
 	if readFile(t, filepath.Join(target, "vendor/lib/lib.txt")) != "lib" {
@@ -141,7 +147,7 @@ func TestGitSubmoduleCredentialsAndLocalURLs(t *testing.T) {
 	} {
 		runGit(t, super, "config", "-f", ".gitmodules", "submodule.vendor/lib.url", tc.url)
 		runGit(t, super, "commit", "-q", "-am", "url "+tc.url)
-		err := seed(t, Config{Src: "git+" + srv.URL + "/super", Target: target, Submodules: true, GitTokenFile: tokenFile})
+		err := seed(t, Config{Src: "git+" + srv.URL + "/super", Target: target, Sources: gitOptions(git.Options{Submodules: true, TokenFile: tokenFile})})
 		if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("submodule at %s: %v, want exit 1 and %q", tc.url, err, tc.want)
 		}
@@ -181,31 +187,31 @@ func TestGitRefs(t *testing.T) {
 	src := "git+file://" + repo
 	for _, tc := range []struct{ ref, want string }{{"main", "v2"}, {"", "v2"}, {"v1", "v1"}, {first, "v1"}} {
 		target := filepath.Join(t.TempDir(), "www")
-		if err := seed(t, Config{Src: src, Target: target, Ref: tc.ref}); err != nil {
-			t.Fatalf("--ref %q: %v", tc.ref, err)
+		if err := seed(t, Config{Src: src, Target: target, Sources: gitOptions(git.Options{Ref: tc.ref})}); err != nil {
+			t.Fatalf("--git-ref %q: %v", tc.ref, err)
 		}
 		if got := readFile(t, filepath.Join(target, "public/index.html")); got != tc.want {
-			t.Errorf("--ref %q: index.html = %q, want %q", tc.ref, got, tc.want)
+			t.Errorf("--git-ref %q: index.html = %q, want %q", tc.ref, got, tc.want)
 		}
 		if readFile(t, filepath.Join(target, "home")) != tc.want {
-			t.Errorf("--ref %q: the link home does not lead to index.html", tc.ref)
+			t.Errorf("--git-ref %q: the link home does not lead to index.html", tc.ref)
 		}
 		if fi, _ := os.Stat(filepath.Join(target, "build.sh")); fi == nil || fi.Mode().Perm() != 0o755 {
-			t.Errorf("--ref %q: build.sh is not executable", tc.ref)
+			t.Errorf("--git-ref %q: build.sh is not executable", tc.ref)
 		}
 	}
 	target := filepath.Join(t.TempDir(), "www")
-	if err := seed(t, Config{Src: src, Target: target, Ref: "main", Subdir: "public"}); err != nil {
+	if err := seed(t, Config{Src: src, Target: target, Subdir: "public", Sources: gitOptions(git.Options{Ref: "main"})}); err != nil {
 		t.Fatal(err)
 	}
 	if readFile(t, filepath.Join(target, "css/site.css")) != "body{}" {
 		t.Error("--subdir public: css/site.css missing")
 	}
 	logs := testlog.Capture(t)
-	if err := seed(t, Config{Src: src, Target: target, Ref: "main", Subdir: "public"}); err != nil || !strings.Contains(logs.String(), "already seeded") {
+	if err := seed(t, Config{Src: src, Target: target, Subdir: "public", Sources: gitOptions(git.Options{Ref: "main"})}); err != nil || !strings.Contains(logs.String(), "already seeded") {
 		t.Errorf("a re-run at the same commit seeded again: %v\n%s", err, logs)
 	}
-	err := seed(t, Config{Src: src, Target: target, Ref: "nope"})
+	err := seed(t, Config{Src: src, Target: target, Sources: gitOptions(git.Options{Ref: "nope"})})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), `no branch or tag "nope"`) {
 		t.Errorf("a missing ref: %v", err)
 	}
@@ -224,53 +230,21 @@ func TestGitHTTPWithToken(t *testing.T) {
 	// git-http-backend serves the repository's .git directory under this name.
 	os.Symlink(filepath.Join(repo, ".git"), filepath.Join(filepath.Dir(repo), "repo.git"))
 	logs := testlog.Capture(t)
-	if err := seed(t, Config{Src: src, Target: target, Ref: "main", GitTokenFile: tokenFile}); err != nil {
+	if err := seed(t, Config{Src: src, Target: target, Sources: gitOptions(git.Options{Ref: "main", TokenFile: tokenFile})}); err != nil {
 		t.Fatal(err)
 	}
 	if readFile(t, filepath.Join(target, "public/index.html")) != "v2" {
 		t.Error("content differs")
 	}
 	n := fetches.Load()
-	if err := seed(t, Config{Src: src, Target: target, Ref: "main", GitTokenFile: tokenFile}); err != nil || fetches.Load() != n {
+	if err := seed(t, Config{Src: src, Target: target, Sources: gitOptions(git.Options{Ref: "main", TokenFile: tokenFile})}); err != nil || fetches.Load() != n {
 		t.Errorf("a re-run fetched again (%d → %d): %v", n, fetches.Load(), err)
 	}
-	err := seed(t, Config{Src: src, Target: filepath.Join(t.TempDir(), "x"), Ref: "main"})
+	err := seed(t, Config{Src: src, Target: filepath.Join(t.TempDir(), "x"), Sources: gitOptions(git.Options{Ref: "main"})})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "authentication required") {
 		t.Errorf("without the token: %v", err)
 	}
 	if strings.Contains(logs.String(), "tok-Secret-42") {
 		t.Error("the token was logged")
-	}
-}
-
-// Submodule URLs resolve as git resolves them, for every URL form a
-// repository may have; credentials follow only to the same host and port.
-func TestSubmoduleURLs(t *testing.T) {
-	for _, tc := range []struct{ super, sub, want string }{
-		{"https://git.example.com/org/site.git", "../lib.git", "https://git.example.com/org/lib.git"},
-		{"https://git.example.com/org/site.git", "./lib", "https://git.example.com/org/site.git/lib"},
-		{"ssh://git@git.example.com/org/site.git", "../../other/lib.git", "ssh://git@git.example.com/other/lib.git"},
-		{"git@git.example.com:org/site.git", "../lib.git", "ssh://git@git.example.com/org/lib.git"},
-		{"file:///srv/git/site", "../lib", "file:///srv/git/lib"},
-		{"https://git.example.com/org/site.git", "https://elsewhere.example/lib.git", "https://elsewhere.example/lib.git"},
-	} {
-		got, err := submoduleURL(tc.super, tc.sub)
-		if err != nil || got != tc.want {
-			t.Errorf("%s + %s = %q, %v; want %q", tc.super, tc.sub, got, err, tc.want)
-		}
-	}
-	for _, tc := range []struct {
-		a, b string
-		same bool
-	}{
-		{"https://h.example/a.git", "https://h.example/b.git", true},
-		{"https://h.example/a.git", "https://h.example:8443/b.git", false},
-		{"https://h.example/a.git", "http://h.example/b.git", false},
-		{"https://h.example/a.git", "https://evil.example/b.git", false},
-		{"git@h.example:a.git", "ssh://git@h.example/b.git", true},
-	} {
-		if got := sameHost(tc.a, tc.b); got != tc.same {
-			t.Errorf("sameHost(%s, %s) = %v", tc.a, tc.b, got)
-		}
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/initbox/initbox/fetch/source"
+	"github.com/initbox/initbox/internal/awss3"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/testserver"
+	seeds3 "github.com/initbox/initbox/seed/s3"
+	"github.com/initbox/initbox/seed/source"
 )
 
 // An archive on S3 (a real MinIO) is streamed into the target; a missing
@@ -32,14 +34,14 @@ func TestArchiveFromS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := t.TempDir() + "/models"
-	opts := source.S3Options{Endpoint: m.Endpoint}
-	if err := seed(t, Config{Src: "s3://artifacts/models-v3.tar.zst", Target: target, StripComponents: 1, S3: opts}); err != nil {
+	opts := map[string]source.Options{"s3": &seeds3.Options{Options: awss3.Options{Endpoint: m.Endpoint}}}
+	if err := seed(t, Config{Src: "s3://artifacts/models-v3.tar.zst", Target: target, StripComponents: 1, Sources: opts}); err != nil {
 		t.Fatal(err)
 	}
 	if readFile(t, target+"/labels.txt") != "cat\ndog\n" || len(readFile(t, target+"/a.onnx")) != 100000 {
 		t.Error("content differs")
 	}
-	err := seed(t, Config{Src: "s3://artifacts/missing.tar.zst", Target: target, Force: true, S3: opts})
+	err := seed(t, Config{Src: "s3://artifacts/missing.tar.zst", Target: target, Force: true, Sources: opts})
 	if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "NoSuchKey") && !strings.Contains(err.Error(), "not found") {
 		t.Errorf("missing object: %v", err)
 	}

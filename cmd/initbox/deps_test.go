@@ -136,7 +136,8 @@ func TestBuildTagsCompileCheckersOut(t *testing.T) {
 	for _, dep := range goList(t, "-tags", tags, ".")[0].Deps {
 		for _, heavy := range []string{"github.com/jackc/pgx", "github.com/go-sql-driver/mysql", "github.com/hashicorp/",
 			"github.com/initbox/initbox/wait/k8s", "github.com/initbox/initbox/wait/grpc", "github.com/initbox/initbox/wait/redis",
-			"github.com/initbox/initbox/fetch/vault", "github.com/aws/", "github.com/initbox/initbox/fetch/s3", "github.com/go-git/"} {
+			"github.com/initbox/initbox/fetch/vault", "github.com/aws/", "github.com/initbox/initbox/fetch/s3", "github.com/go-git/",
+			"github.com/initbox/initbox/seed/git", "github.com/initbox/initbox/seed/s3", "github.com/initbox/initbox/internal/awss3"} {
 			if strings.HasPrefix(dep, heavy) {
 				t.Errorf("%s is still linked with %s", dep, tags)
 			}

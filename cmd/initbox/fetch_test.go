@@ -45,7 +45,7 @@ func TestFetchCanaryOnlyInTheOutput(t *testing.T) {
 		termLog := filepath.Join(dir, "termination-log")
 		os.Remove(termLog)
 		cmd := command(t, "fetch-config", args[1:]...)
-		cmd.Env = append(cmd.Env, "VAULT_ADDR="+v.Addr, "INITBOX_FETCH_TOKEN_FILE="+tokenFile, "INITBOX_TERMINATION_LOG="+termLog)
+		cmd.Env = append(cmd.Env, "VAULT_ADDR="+v.Addr, "INITBOX_FETCH_VAULT_TOKEN_FILE="+tokenFile, "INITBOX_TERMINATION_LOG="+termLog)
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()

@@ -1,9 +1,8 @@
 // Package s3 is fetch's S3 source (AWS S3 and compatible stores: MinIO,
 // Ceph, R2): it lists prefixes, streams objects whole or in ranges, and says
-// whether a download can be verified beyond its size. It uses aws-sdk-go-v2
-// with the SDK's retries off (fetch's retry loop is the only one) and its
-// standard credential chain: environment, shared config and profiles, web
-// identity (IRSA), EKS Pod Identity, then IMDSv2 with a short timeout.
+// whether a download can be verified beyond its size. The client — the
+// credential chain, endpoint, region discovery, SSE-C and the classification
+// of errors — is internal/awss3's, shared with seed's s3:// archives.
 //
 //	s3://bucket/config/app.yaml             one object
 //	s3://bucket/models/                     everything under the prefix
@@ -23,131 +22,58 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
-	"log/slog"
-	"net/http"
-	"net/url"
-	"os"
 	"path"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/initbox/initbox/fetch/source"
-	"github.com/initbox/initbox/internal/redact"
+	"github.com/initbox/initbox/internal/awss3"
 	"github.com/initbox/initbox/internal/retry"
-	"github.com/initbox/initbox/internal/tlsconfig"
 )
+
+// Options configure the S3 source (internal/awss3 shares them with seed).
+type Options struct{ awss3.Options }
+
+// Provider registers s3:// with fetch.
+var Provider = source.Provider{
+	Scheme:  "s3",
+	Objects: true,
+	Options: func() source.Options { return &Options{} },
+}
+
+// New makes the source from the options and the command's TLS settings.
+func (o *Options) New(ctx context.Context, env source.Env, load bool) (source.Source, error) {
+	opts := o.Options
+	if !opts.TLS.Given() { // the source's own TLS settings win over the command's
+		opts.TLS = env.TLS
+	}
+	return New(ctx, opts, load)
+}
 
 // Source reads from S3.
 type Source struct {
-	opts     source.S3Options
-	cfg      aws.Config
-	endpoint string
-	sseKey   string // base64
-	sseMD5   string // base64
-
-	mu      sync.Mutex
-	clients map[string]*s3.Client // by region
-	regions map[string]string     // bucket → region
+	c *awss3.Client
 }
 
 var _ source.ObjectSource = (*Source)(nil)
 
-// imdsTimeout bounds one instance-metadata request: off EC2 (a laptop, most
-// pods) it must not stall the credential chain.
-const imdsTimeout = time.Second
-
 // New configures the client. Without load it only checks the options.
-func New(ctx context.Context, opts source.S3Options, load bool) (*Source, error) {
-	s := &Source{opts: opts, clients: map[string]*s3.Client{}, regions: map[string]string{}}
-	s.endpoint = opts.Endpoint
-	if s.endpoint == "" {
-		s.endpoint = os.Getenv("AWS_ENDPOINT_URL_S3")
-	}
-	if s.endpoint != "" {
-		u, err := url.Parse(s.endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("--s3-endpoint %q: want a URL like https://minio:9000", redact.URLString(s.endpoint))
-		}
-		s.opts.PathStyle = true // MinIO and most compatible stores want it
-	}
-	if err := opts.TLS.Validate(); err != nil {
+func New(ctx context.Context, opts awss3.Options, load bool) (*Source, error) {
+	c, err := awss3.New(ctx, opts, load)
+	if err != nil {
 		return nil, err
 	}
-	if !load {
-		return s, nil
-	}
-	if opts.SSECKeyFile != "" {
-		b, err := os.ReadFile(opts.SSECKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--sse-c-key-file: %w", err)
-		}
-		key := []byte(strings.TrimSpace(string(b)))
-		if len(key) != 32 {
-			if dec, err := base64.StdEncoding.DecodeString(string(key)); err == nil {
-				key = dec
-			} else {
-				key = b
-			}
-		}
-		if len(key) != 32 {
-			return nil, errors.New("--sse-c-key-file: want a 256-bit key (32 bytes, raw or base64)")
-		}
-		sum := md5.Sum(key)
-		s.sseKey, s.sseMD5 = base64.StdEncoding.EncodeToString(key), base64.StdEncoding.EncodeToString(sum[:])
-		redact.Register(s.sseKey, string(key))
-	}
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.MaxIdleConnsPerHost = 128 // parallel ranged GETs to one host
-	})
-	if opts.TLS.Given() {
-		tc, err := opts.TLS.Config(ctx)
-		if err != nil {
-			return nil, err
-		}
-		httpClient = httpClient.WithTransportOptions(func(tr *http.Transport) { tr.TLSClientConfig = tc })
-	}
-	lo := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
-		config.WithHTTPClient(httpClient),
-		config.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) {
-			o.Client = imds.New(imds.Options{
-				HTTPClient: awshttp.NewBuildableClient().WithTimeout(imdsTimeout),
-				Retryer:    aws.NopRetryer{},
-			})
-		}),
-	}
-	if opts.Profile != "" {
-		lo = append(lo, config.WithSharedConfigProfile(opts.Profile))
-	}
-	if opts.Region != "" {
-		lo = append(lo, config.WithRegion(opts.Region))
-	}
-	if opts.Anonymous {
-		lo = append(lo, config.WithCredentialsProvider(aws.AnonymousCredentials{}))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, lo...)
-	if err != nil {
-		return nil, fmt.Errorf("loading the AWS configuration: %v", redact.Scrub(err.Error()))
-	}
-	s.cfg = cfg
-	return s, nil
+	return &Source{c: c}, nil
 }
 
 // CheckRef refuses what S3 references cannot mean.
 func (s *Source) CheckRef(ref source.Ref) error {
 	switch {
-	case ref.Key != "" || ref.As != "" || ref.KV != 0 || ref.Write || ref.Mount != "" || ref.Default != nil:
+	case ref.Key != "" || ref.As != "" || ref.Default != nil:
 		return fmt.Errorf("reference %s: s3:// takes #optional only (the object is written as it is)", ref.Display)
 	case ref.URL.Host == "":
 		return fmt.Errorf("reference %s: write it as s3://BUCKET/KEY or s3://BUCKET/PREFIX/", ref.Display)
@@ -168,100 +94,15 @@ func isPrefix(ref source.Ref) bool {
 }
 
 // Open resolves the credentials once and logs where they came from.
-func (s *Source) Open(ctx context.Context) error {
-	if s.opts.Anonymous {
-		slog.InfoContext(ctx, "S3 without credentials (--s3-anonymous)", "endpoint", s.endpointName())
-		return nil
-	}
-	creds, err := s.cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		var oe interface{ Timeout() bool }
-		if errors.As(err, &oe) && oe.Timeout() {
-			return fmt.Errorf("getting AWS credentials: %v", redact.Scrub(err.Error()))
-		}
-		return retry.Permanent(fmt.Errorf("no AWS credentials (looked in the environment, shared config%s, web identity, pod identity and instance metadata): %v",
-			profileNote(s.opts.Profile), redact.Scrub(err.Error())))
-	}
-	redact.Register(creds.SecretAccessKey, creds.SessionToken)
-	slog.InfoContext(ctx, "S3 credentials", "source", creds.Source, "access_key_id", keyID(creds.AccessKeyID), "endpoint", s.endpointName())
-	return nil
-}
-
-func profileNote(p string) string {
-	if p == "" {
-		return ""
-	}
-	return " (profile " + p + ")"
-}
-
-// keyID shows enough of an access key id to tell keys apart, not all of it.
-func keyID(id string) string {
-	if len(id) <= 8 {
-		return "…"
-	}
-	return id[:4] + "…" + id[len(id)-4:]
-}
-
-func (s *Source) endpointName() string {
-	if s.endpoint != "" {
-		return redact.URLString(s.endpoint)
-	}
-	return "AWS"
-}
+func (s *Source) Open(ctx context.Context) error { return s.c.Open(ctx) }
 
 // Close releases nothing: S3 credentials are not sessions.
 func (s *Source) Close(context.Context) error { return nil }
 
-// client returns the client for a bucket's region, discovering the region
-// once per bucket when none is configured.
-func (s *Source) client(ctx context.Context, bucket string) (*s3.Client, error) {
-	s.mu.Lock()
-	region := s.regions[bucket]
-	s.mu.Unlock()
-	if region == "" {
-		region = s.cfg.Region
-		if region == "" && s.endpoint != "" {
-			region = "us-east-1" // compatible stores ignore it, SigV4 needs one
-		}
-		if region == "" {
-			probe := s.newClient("us-east-1")
-			r, err := manager.GetBucketRegion(ctx, probe, bucket)
-			if err != nil {
-				return nil, classify(err, "s3://"+bucket, "finding the bucket's region")
-			}
-			region = r
-			slog.DebugContext(ctx, "bucket region", "bucket", bucket, "region", r)
-		}
-		s.mu.Lock()
-		s.regions[bucket] = region
-		s.mu.Unlock()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.clients[region]
-	if !ok {
-		c = s.newClient(region)
-		s.clients[region] = c
-	}
-	return c, nil
-}
-
-func (s *Source) newClient(region string) *s3.Client {
-	return s3.NewFromConfig(s.cfg, func(o *s3.Options) {
-		o.Region = region
-		o.UsePathStyle = s.opts.PathStyle
-		if s.endpoint != "" {
-			o.BaseEndpoint = aws.String(s.endpoint)
-		}
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenSupported
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})
-}
-
 // List returns the objects a reference names.
 func (s *Source) List(ctx context.Context, ref source.Ref) ([]source.Object, error) {
 	bucket, key := ref.URL.Host, strings.TrimPrefix(ref.URL.Path, "/")
-	c, err := s.client(ctx, bucket)
+	c, err := s.c.For(ctx, bucket)
 	if err != nil {
 		return nil, err
 	}
@@ -270,9 +111,7 @@ func (s *Source) List(ctx context.Context, ref source.Ref) ([]source.Object, err
 		if v := ref.URL.Query().Get("versionId"); v != "" {
 			in.VersionId = aws.String(v)
 		}
-		if s.sseKey != "" {
-			in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = aws.String("AES256"), aws.String(s.sseKey), aws.String(s.sseMD5)
-		}
+		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = s.c.SSEC()
 		out, err := c.HeadObject(ctx, in)
 		if err != nil {
 			err = classify(err, "", "reading the object's metadata")
@@ -314,7 +153,7 @@ func (s *Source) List(ctx context.Context, ref source.Ref) ([]source.Object, err
 // Get streams a range, or the whole object, into w. It pins the object's
 // ETag (and version), so that every part comes from the same object.
 func (s *Source) Get(ctx context.Context, obj source.Object, off, n int64, w io.Writer) (source.GetInfo, error) {
-	c, err := s.client(ctx, obj.Bucket)
+	c, err := s.c.For(ctx, obj.Bucket)
 	if err != nil {
 		return source.GetInfo{}, err
 	}
@@ -330,9 +169,7 @@ func (s *Source) Get(ctx context.Context, obj source.Object, off, n int64, w io.
 	} else {
 		in.ChecksumMode = types.ChecksumModeEnabled
 	}
-	if s.sseKey != "" {
-		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = aws.String("AES256"), aws.String(s.sseKey), aws.String(s.sseMD5)
-	}
+	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = s.c.SSEC()
 	out, err := c.GetObject(ctx, in)
 	if err != nil {
 		return source.GetInfo{}, classify(err, "s3://"+obj.Bucket+"/"+obj.Key, "downloading")
@@ -355,7 +192,7 @@ func (s *Source) Get(ctx context.Context, obj source.Object, off, n int64, w io.
 	copied, err := io.CopyBuffer(w, out.Body, *buf)
 	bufPool.Put(buf)
 	if err != nil {
-		if strings.Contains(err.Error(), "checksum did not match") {
+		if awss3.IsChecksumMismatch(err) {
 			return info, retry.Permanent(fmt.Errorf("s3://%s/%s: %w; the download is corrupt; nothing is published", obj.Bucket, obj.Key, err))
 		}
 		return info, fmt.Errorf("s3://%s/%s: reading: %w", obj.Bucket, obj.Key, err)
@@ -405,7 +242,7 @@ func fullChecksum(out *s3.GetObjectOutput) string {
 // caller computes over the whole file; without one, the MD5 of a single-part
 // ETag (no SSE-KMS or SSE-C); else nothing.
 func (s *Source) Verifier(ctx context.Context, obj source.Object) (source.Verifier, error) {
-	c, err := s.client(ctx, obj.Bucket)
+	c, err := s.c.For(ctx, obj.Bucket)
 	if err != nil {
 		return source.Verifier{}, err
 	}
@@ -416,9 +253,7 @@ func (s *Source) Verifier(ctx context.Context, obj source.Object) (source.Verifi
 	if obj.VersionID != "" && obj.VersionID != "null" {
 		in.VersionId = aws.String(obj.VersionID)
 	}
-	if s.sseKey != "" {
-		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = aws.String("AES256"), aws.String(s.sseKey), aws.String(s.sseMD5)
-	}
+	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = s.c.SSEC()
 	out, err := c.HeadObject(ctx, in)
 	if err != nil {
 		return source.Verifier{}, classify(err, "s3://"+obj.Bucket+"/"+obj.Key, "reading the object's checksum")
@@ -476,69 +311,13 @@ func checkMD5(obj source.Object, sum []byte) error {
 	return nil
 }
 
-// classify marks what waiting cannot fix as permanent (DESIGN.md §4):
-// SlowDown, 503, 500, RequestTimeout and connection errors are retried;
-// access denied, bad credentials, missing bucket or key are not.
+// classify is awss3.Classify, with a missing object marked as fetch's
+// source.ErrNotFound (an #optional reference is then a warning). The mark
+// goes inside a Permanent, which retry.Do unwraps.
 func classify(err error, what, doing string) error {
-	prefix := doing
-	if what != "" {
-		prefix = what + ": " + doing
+	err = awss3.Classify(err, what, doing)
+	if errors.Is(err, awss3.ErrNotFound) {
+		return retry.Permanent(fmt.Errorf("%w%.0w", err, source.ErrNotFound)) // %.0w: wrapped, not printed
 	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() == 0 {
-		// No response at all: the request never got an answer.
-		return transport(err, prefix)
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		code := ae.ErrorCode()
-		msg := code
-		if m := ae.ErrorMessage(); m != "" && m != code {
-			msg += ": " + redact.Scrub(m)
-		}
-		e := fmt.Errorf("%s: %s", prefix, msg)
-		switch code {
-		case "NoSuchKey", "NotFound", "NoSuchVersion":
-			return retry.Permanent(fmt.Errorf("%w: %w", e, source.ErrNotFound))
-		case "NoSuchBucket":
-			return retry.Permanent(fmt.Errorf("%w; check the bucket name (and --s3-endpoint)", e))
-		case "AccessDenied", "Forbidden", "AllAccessDisabled", "AccountProblem":
-			return retry.Permanent(fmt.Errorf("%w; not retried: check the AWS credentials and that they allow s3:GetObject (and s3:ListBucket for a prefix)", e))
-		case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired":
-			return retry.Permanent(fmt.Errorf("%w; not retried: check the AWS credentials", e))
-		case "PreconditionFailed":
-			return retry.Permanent(fmt.Errorf("%w: the object changed during the download; run again", e))
-		case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeTooSkewed", "XMinioServerNotInitialized", "XMinioStorageFull":
-			return e
-		}
-		if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
-			return e
-		}
-		if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
-			return retry.Permanent(fmt.Errorf("%w: %w", e, source.ErrNotFound))
-		}
-		return retry.Permanent(e)
-	}
-	if errors.As(err, &re) {
-		e := fmt.Errorf("%s: HTTP %d", prefix, re.HTTPStatusCode())
-		switch code := re.HTTPStatusCode(); {
-		case code == http.StatusNotFound:
-			return retry.Permanent(fmt.Errorf("%w: %w", e, source.ErrNotFound))
-		case code == http.StatusForbidden:
-			return retry.Permanent(fmt.Errorf("%w; not retried: access denied", e))
-		case code >= 500 || code == http.StatusTooManyRequests:
-			return e
-		}
-		return retry.Permanent(e)
-	}
-	return transport(err, prefix)
-}
-
-// transport classifies an error without an HTTP answer: a TLS verification
-// failure is permanent; refused, reset, timed out are retried.
-func transport(err error, prefix string) error {
-	if tlsconfig.IsVerificationError(err) {
-		return retry.Permanent(fmt.Errorf("%s: %w; not retried: trust the endpoint's CA with --ca-file", prefix, err))
-	}
-	return fmt.Errorf("%s: %v", prefix, redact.Scrub(err.Error()))
+	return err
 }

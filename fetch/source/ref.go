@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/initbox/initbox/internal/expand"
@@ -17,26 +18,28 @@ type Ref struct {
 	Raw     string   // as given, ${VAR} expanded
 	Display string   // redacted, safe to log
 	URL     *url.URL // fragment removed
-	// From the fragment:
+	// From the fragment, the options every source has:
 	Key      string  // one value of the secret ("" = the whole secret)
 	As       string  // the name of that value in a combined output
 	Optional bool    // missing is not an error
 	Default  *string // the value when missing (implies Optional)
-	KV       int     // 1 or 2: skip KV version detection; 0 = detect
-	Write    bool    // a write (POST) with the query as its fields
-	Mount    string  // the secrets engine's mount, when detection is not allowed and it is not the first path element
+	// Options are the source's own options from the fragment (its
+	// Provider's RefOptions): name → value, "" for a bare name (#write).
+	Options map[string]string
 }
 
-// options lists the fragment's option names, for the error message.
-const options = "key=, as=, optional, default=, kv=1|2, write, mount="
+// commonOptions are the fragment's options every source has.
+var commonOptions = []string{"key=", "as=", "optional", "default="}
 
-// ParseRef parses one reference.
+// ParseRef parses one reference. Its scheme's provider says which options
+// after # it has beyond the common ones; a bare word that is not an option
+// is the key, as bank-vaults and vals write it (vault://secret/app#password).
 func ParseRef(raw string) (Ref, error) {
 	expanded, err := expand.URL(raw)
 	if err != nil {
 		return Ref{}, fmt.Errorf("reference %s: %w", redact.URLString(raw), err)
 	}
-	r := Ref{Raw: expanded, Display: redact.URLString(expanded)}
+	r := Ref{Raw: expanded, Display: redact.URLString(expanded), Options: map[string]string{}}
 	u, err := url.Parse(expanded)
 	if err != nil {
 		var ue *url.Error
@@ -46,7 +49,7 @@ func ParseRef(raw string) (Ref, error) {
 		return r, fmt.Errorf("reference %s: %v", r.Display, err)
 	}
 	if u.Scheme == "" || u.Host == "" {
-		return r, fmt.Errorf("reference %s: write it as vault://MOUNT/PATH[#key] or s3://BUCKET/KEY", r.Display)
+		return r, fmt.Errorf("reference %s: write it as SCHEME://LOCATION, e.g. vault://MOUNT/PATH#key or s3://BUCKET/KEY (this build fetches from %s)", r.Display, Schemes())
 	}
 	frag := u.Fragment
 	u.Fragment, u.RawFragment = "", ""
@@ -55,37 +58,39 @@ func ParseRef(raw string) (Ref, error) {
 	if frag != "" {
 		r.Display += "#" + frag
 	}
+	p, ok := Lookup(u.Scheme)
+	if !ok {
+		return r, unknownScheme(r.Display, u.Scheme)
+	}
 	for _, item := range strings.Split(frag, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue
 		}
 		k, v, hasValue := strings.Cut(item, "=")
+		spelled := k
+		if hasValue {
+			spelled += "="
+		}
 		switch {
-		case k == "key" && hasValue:
+		case spelled == "key=":
 			r.Key = v
-		case k == "as" && hasValue:
+		case spelled == "as=":
 			r.As = v
-		case k == "optional" && !hasValue:
+		case spelled == "optional":
 			r.Optional = true
-		case k == "default" && hasValue:
+		case spelled == "default=":
 			r.Default, r.Optional = &v, true
-		case k == "kv" && hasValue:
-			if v != "1" && v != "2" {
-				return r, fmt.Errorf("reference %s: #kv=%s: use 1 or 2", r.Display, v)
-			}
-			r.KV = int(v[0] - '0')
-		case k == "write" && !hasValue:
-			r.Write = true
-		case k == "mount" && hasValue:
-			r.Mount = strings.Trim(v, "/")
+		case slices.Contains(p.RefOptions, spelled):
+			r.Options[k] = v
 		case !hasValue:
 			if r.Key != "" {
 				return r, fmt.Errorf("reference %s: two keys (%q and %q); one reference reads one key or the whole secret", r.Display, r.Key, k)
 			}
-			r.Key = k // the short form: vault://secret/app#password
+			r.Key = k
 		default:
-			return r, fmt.Errorf("reference %s: unknown option #%s; options are %s", r.Display, k, options)
+			return r, fmt.Errorf("reference %s: unknown option #%s; %s references take %s", r.Display, k, u.Scheme,
+				strings.Join(append(slices.Clone(commonOptions), p.RefOptions...), ", "))
 		}
 	}
 	if r.As != "" && r.Key == "" {

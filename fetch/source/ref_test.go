@@ -1,34 +1,49 @@
 package source
 
 import (
+	"encoding/json"
+	"log/slog"
+	"maps"
 	"strings"
 	"testing"
 
 	"github.com/initbox/initbox/internal/redact"
 )
 
+// A provider with options of its own, as Vault has.
+func init() {
+	Register(Provider{Scheme: "vault", RefOptions: []string{"kv=", "mount=", "write"}, Options: func() Options { return nil }})
+	Register(Provider{Scheme: "s3", Objects: true, Options: func() Options { return nil }})
+}
+
 func TestParseRef(t *testing.T) {
 	t.Setenv("INITBOX_TEST_ROLE", "web")
 	tests := []struct {
-		raw  string
-		want Ref
+		raw     string
+		want    Ref
+		options map[string]string
 	}{
-		{"vault://secret/app/db", Ref{}},
-		{"vault://secret/app/db#password", Ref{Key: "password"}},
-		{"vault://secret/app/db#key=password,as=DB_PASSWORD", Ref{Key: "password", As: "DB_PASSWORD"}},
-		{"vault://secret/app/db#password,optional", Ref{Key: "password", Optional: true}},
-		{"vault://secret/app/db#key=optional", Ref{Key: "optional"}},
-		{"vault://secret/app/db#kv=1", Ref{KV: 1}},
-		{"vault://team/kv/app#mount=team/kv/,kv=2", Ref{Mount: "team/kv", KV: 2}},
-		{"vault://pki/issue/${INITBOX_TEST_ROLE}?common_name=a.svc#write", Ref{Write: true}},
+		{"vault://secret/app/db", Ref{}, nil},
+		{"vault://secret/app/db#password", Ref{Key: "password"}, nil},
+		{"vault://secret/app/db#key=password,as=DB_PASSWORD", Ref{Key: "password", As: "DB_PASSWORD"}, nil},
+		{"vault://secret/app/db#password,optional", Ref{Key: "password", Optional: true}, nil},
+		{"vault://secret/app/db#key=optional", Ref{Key: "optional"}, nil},
+		{"vault://secret/app/db#kv=1", Ref{}, map[string]string{"kv": "1"}},
+		{"vault://team/kv/app#mount=team/kv/,kv=2", Ref{}, map[string]string{"mount": "team/kv/", "kv": "2"}},
+		{"vault://pki/issue/${INITBOX_TEST_ROLE}?common_name=a.svc#write", Ref{}, map[string]string{"write": ""}},
+		// A source's bare option is a key for a source without it.
+		{"s3://bucket/app#write", Ref{Key: "write"}, nil},
 	}
 	for _, tc := range tests {
 		r, err := ParseRef(tc.raw)
 		if err != nil {
 			t.Fatalf("ParseRef(%s): %v", tc.raw, err)
 		}
-		if r.Key != tc.want.Key || r.As != tc.want.As || r.Optional != tc.want.Optional || r.KV != tc.want.KV || r.Write != tc.want.Write || r.Mount != tc.want.Mount {
+		if r.Key != tc.want.Key || r.As != tc.want.As || r.Optional != tc.want.Optional {
 			t.Errorf("ParseRef(%s) = %+v, want %+v", tc.raw, r, tc.want)
+		}
+		if len(r.Options) != len(tc.options) || !maps.Equal(r.Options, tc.options) && len(tc.options) > 0 {
+			t.Errorf("ParseRef(%s).Options = %v, want %v", tc.raw, r.Options, tc.options)
 		}
 		if r.URL.Fragment != "" {
 			t.Errorf("%s: fragment left in the URL", tc.raw)
@@ -46,12 +61,13 @@ func TestParseRef(t *testing.T) {
 
 func TestParseRefErrors(t *testing.T) {
 	for raw, want := range map[string]string{
-		"secret/app":                      "vault://MOUNT/PATH",
+		"secret/app":                      "SCHEME://LOCATION",
 		"vault://secret/app#a,b":          "two keys",
-		"vault://secret/app#kv=3":         "#kv=3",
 		"vault://secret/app#as=X":         "#as= renames one key",
-		"vault://secret/app#frobnicate=1": "unknown option #frobnicate",
+		"vault://secret/app#frobnicate=1": "unknown option #frobnicate; vault references take key=, as=, optional, default=, kv=, mount=, write",
+		"s3://bucket/app#kv=2":            "unknown option #kv; s3 references take key=, as=, optional, default=",
 		"vault://secret/${NOPE_UNSET_X}":  "NOPE_UNSET_X is not set",
+		"gs://bucket/app":                 `unknown scheme "gs"; this build fetches from s3://, vault://`,
 	} {
 		_, err := ParseRef(raw)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -67,5 +83,29 @@ func TestRefDisplayIsRedacted(t *testing.T) {
 	}
 	if strings.Contains(r.Display, "tok-DISPLAY-9") || !strings.Contains(r.Display, redact.Placeholder) {
 		t.Errorf("Display = %q", r.Display)
+	}
+}
+
+type leaseDetails struct {
+	Path    string `json:"path"`
+	LeaseID string `json:"lease_id,omitempty"`
+	Ref     string `json:"ref"` // a common field's name: the common field wins
+}
+
+func (leaseDetails) LogAttrs() []slog.Attr { return nil }
+
+func TestReceiptCarriesTheSourcesFields(t *testing.T) {
+	r := Receipt{Ref: "vault://secret/app", Keys: []string{"a"}, Details: leaseDetails{Path: "secret/data/app", LeaseID: "l-1", Ref: "other"}}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"fetched_at":"0001-01-01T00:00:00Z","keys":["a"],"lease_id":"l-1","path":"secret/data/app","ref":"vault://secret/app"}`
+	if string(b) != want {
+		t.Errorf("receipt = %s\nwant      %s", b, want)
+	}
+	b, _ = json.Marshal(Receipt{Ref: "x", Keys: []string{}, Missing: true})
+	if want := `{"ref":"x","keys":[],"missing":true,"fetched_at":"0001-01-01T00:00:00Z"}`; string(b) != want {
+		t.Errorf("receipt without details = %s, want %s", b, want)
 	}
 }

@@ -1,17 +1,19 @@
 // Package source defines what `fetch` needs from a place secrets or objects
-// come from (Vault now; S3 next): the reference syntax shared by all of them,
-// the Source interface, and each source's options as plain data — so that a
-// source can be compiled out with a build tag without its client library.
+// come from: the reference syntax every source shares, the Source
+// interfaces, the receipt, and the registry through which each source —
+// one package of its own (fetch/vault, fetch/s3), with its options, flags
+// and reference options — joins the command. A build tag leaves a source
+// and its client library out of the binary.
 package source
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"hash"
 	"io"
+	"log/slog"
 	"time"
-
-	"github.com/initbox/initbox/internal/tlsconfig"
 )
 
 // A Source is where references point. Open authenticates (retried by the
@@ -86,61 +88,51 @@ type Secret struct {
 	// Data holds the values by name: strings, json.Number, bools, nested
 	// maps and lists.
 	Data map[string]any
-	// Receipt describes what was read, without values: engine, version,
-	// lease id and duration.
+	// Receipt describes what was read, without values.
 	Receipt Receipt
 }
 
-// Receipt is one entry of the receipt file.
+// Receipt is one entry of the receipt file: what every source records, and
+// the source's own fields (Details: Vault's path, engine, version, lease).
 type Receipt struct {
-	Ref           string    `json:"ref"`
-	Path          string    `json:"path"`
-	Engine        string    `json:"engine,omitempty"` // kv1, kv2, or the mount type
-	Version       int64     `json:"version,omitempty"`
-	CreatedTime   string    `json:"created_time,omitempty"`
-	LeaseID       string    `json:"lease_id,omitempty"`
-	LeaseDuration int64     `json:"lease_duration_seconds,omitempty"`
-	Renewable     bool      `json:"renewable,omitempty"`
-	Keys          []string  `json:"keys"`
-	Missing       bool      `json:"missing,omitempty"` // an optional reference that named nothing
-	FetchedAt     time.Time `json:"fetched_at"`
+	Ref       string    `json:"ref"`
+	Keys      []string  `json:"keys"`
+	Missing   bool      `json:"missing,omitempty"` // an optional reference that named nothing
+	FetchedAt time.Time `json:"fetched_at"`
+	// Details are the source's own fields, written beside the ones above
+	// (never values).
+	Details Details `json:"-"`
 }
 
-// S3Options configure the S3 source. Empty fields fall back to the AWS
-// SDK's environment and shared configuration (AWS_REGION, AWS_PROFILE,
-// AWS_ENDPOINT_URL_S3, …).
-type S3Options struct {
-	Endpoint  string // a custom endpoint (MinIO, Ceph, R2)
-	Region    string // default: the environment, else discovered per bucket
-	PathStyle bool   // bucket in the path, as MinIO wants; on with Endpoint
-	Profile   string // a shared-config profile
-	Anonymous bool   // no credentials: public buckets
-	// SSECKeyFile holds the 32-byte key of objects encrypted with SSE-C
-	// (raw, or base64).
-	SSECKeyFile string
-	TLS         tlsconfig.Options
+// Details are a source's own receipt fields. They are marshalled into the
+// receipt's object, and LogAttrs go on the "read" log line.
+type Details interface {
+	LogAttrs() []slog.Attr
 }
 
-// VaultOptions configure the Vault source. Empty fields fall back to the
-// VAULT_* environment variables the Vault CLI reads.
-type VaultOptions struct {
-	Address   string // VAULT_ADDR
-	Namespace string // VAULT_NAMESPACE
-	TLS       tlsconfig.Options
+// MarshalJSON writes the common fields and the details as one object.
+func (r Receipt) MarshalJSON() ([]byte, error) {
+	type common Receipt // without this method
+	b, err := json.Marshal(common(r))
+	if err != nil || r.Details == nil {
+		return b, err
+	}
+	d, err := json.Marshal(r.Details)
+	if err != nil {
+		return nil, err
+	}
+	var all, own map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(d, &own); err != nil {
+		return nil, err
+	}
+	for k, v := range own {
+		if _, taken := all[k]; !taken {
+			all[k] = v
+		}
+	}
+	return json.Marshal(all) // a map's keys are written sorted
 
-	// Auth is token (default), kubernetes, approle or jwt.
-	Auth      string
-	AuthMount string // default: the method's name
-	Role      string // kubernetes, jwt: the role; approle: see RoleID
-
-	TokenFile       string // token: a file holding the token (else VAULT_TOKEN)
-	JWTFile         string // kubernetes: the service account token; jwt: the JWT
-	RoleID          string // approle
-	RoleIDFile      string // approle
-	SecretIDFile    string // approle
-	SecretIDWrapped bool   // approle: the secret id file holds a response-wrapping token
-
-	// TokenOut, if set, receives the token initbox logged in with (mode
-	// 0600), which is then not revoked: the application takes it over.
-	TokenOut string
 }

@@ -40,9 +40,50 @@ import (
 // DefaultServiceAccountToken is where Kubernetes mounts a pod's token.
 const DefaultServiceAccountToken = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
+// Options configure the Vault source. Empty fields fall back to the
+// VAULT_* environment variables the Vault CLI reads.
+type Options struct {
+	Address   string // VAULT_ADDR
+	Namespace string // VAULT_NAMESPACE
+	// TLS is filled from the command's TLS flags.
+	TLS tlsconfig.Options
+
+	// Auth is token (default), kubernetes, approle or jwt.
+	Auth      string
+	AuthMount string // default: the method's name
+	Role      string // kubernetes, jwt: the role; approle: see RoleID
+
+	TokenFile       string // token: a file holding the token (else VAULT_TOKEN)
+	JWTFile         string // kubernetes: the service account token; jwt: the JWT
+	RoleID          string // approle
+	RoleIDFile      string // approle
+	SecretIDFile    string // approle
+	SecretIDWrapped bool   // approle: the secret id file holds a response-wrapping token
+
+	// TokenOut, if set, receives the token initbox logged in with (mode
+	// 0600), which is then not revoked: the application takes it over.
+	TokenOut string
+}
+
+// Provider registers vault:// with fetch.
+var Provider = source.Provider{
+	Scheme:     "vault",
+	RefOptions: []string{"kv=", "mount=", "write"},
+	Options:    func() source.Options { return &Options{Auth: "token"} },
+}
+
+// New makes the source from the options and the command's TLS settings.
+func (o *Options) New(ctx context.Context, env source.Env, load bool) (source.Source, error) {
+	opts := *o
+	if !opts.TLS.Given() { // the source's own TLS settings win over the command's
+		opts.TLS = env.TLS
+	}
+	return New(ctx, opts, load)
+}
+
 // Source reads from one Vault.
 type Source struct {
-	opts     source.VaultOptions
+	opts     Options
 	client   *api.Client
 	address  string
 	loggedIn bool // the token is initbox's own: revoke it at the end
@@ -61,17 +102,38 @@ type mount struct {
 
 var _ source.SecretSource = (*Source)(nil)
 
+// vaultRef is what a reference's Vault options say.
+type vaultRef struct {
+	kv    int    // 1 or 2: skip KV version detection; 0 = detect
+	mount string // the secrets engine's mount, when detection is not allowed and it is not the first path element
+	write bool   // a write (POST) with the query as its fields
+}
+
+func parseRef(ref source.Ref) (vaultRef, error) {
+	var v vaultRef
+	if kv, ok := ref.Options["kv"]; ok {
+		if kv != "1" && kv != "2" {
+			return v, fmt.Errorf("reference %s: #kv=%s: use 1 or 2", ref.Display, kv)
+		}
+		v.kv = int(kv[0] - '0')
+	}
+	v.mount = strings.Trim(ref.Options["mount"], "/")
+	_, v.write = ref.Options["write"] // ParseRef refused #write=…
+	if v.write && (v.kv != 0 || ref.URL.Query().Has("version")) {
+		return v, fmt.Errorf("reference %s: #write goes with neither #kv= nor ?version", ref.Display)
+	}
+	return v, nil
+}
+
 // CheckRef refuses what Vault references cannot mean.
 func (s *Source) CheckRef(ref source.Ref) error {
-	if ref.Write && (ref.KV != 0 || ref.URL.Query().Has("version")) {
-		return fmt.Errorf("reference %s: #write goes with neither #kv= nor ?version", ref.Display)
-	}
-	return nil
+	_, err := parseRef(ref)
+	return err
 }
 
 // New configures a client from the options and the VAULT_* environment.
 // Without load it only checks the options.
-func New(ctx context.Context, opts source.VaultOptions, load bool) (*Source, error) {
+func New(ctx context.Context, opts Options, load bool) (*Source, error) {
 	if opts.Auth == "" {
 		opts.Auth = "token"
 	}
@@ -83,27 +145,27 @@ func New(ctx context.Context, opts source.VaultOptions, load bool) (*Source, err
 	case "token":
 	case "kubernetes":
 		if opts.Role == "" {
-			return nil, errors.New("--auth kubernetes needs --role (the Vault role bound to this service account)")
+			return nil, errors.New("--vault-auth kubernetes needs --vault-role (the Vault role bound to this service account)")
 		}
 		if opts.JWTFile == "" {
 			opts.JWTFile = DefaultServiceAccountToken
 		}
 	case "jwt":
 		if opts.Role == "" || opts.JWTFile == "" {
-			return nil, errors.New("--auth jwt needs --role and --jwt-file")
+			return nil, errors.New("--vault-auth jwt needs --vault-role and --vault-jwt-file")
 		}
 	case "approle":
 		if (opts.RoleID == "") == (opts.RoleIDFile == "") {
-			return nil, errors.New("--auth approle needs one of --role-id or --role-id-file")
+			return nil, errors.New("--vault-auth approle needs one of --vault-role-id or --vault-role-id-file")
 		}
 		if opts.SecretIDFile == "" {
-			return nil, errors.New("--auth approle needs --secret-id-file (the secret id never goes on the command line)")
+			return nil, errors.New("--vault-auth approle needs --vault-secret-id-file (the secret id never goes on the command line)")
 		}
 	default:
-		return nil, fmt.Errorf("--auth %q: use token, kubernetes, approle or jwt", opts.Auth)
+		return nil, fmt.Errorf("--vault-auth %q: use token, kubernetes, approle or jwt", opts.Auth)
 	}
 	if opts.TokenOut != "" && opts.Auth == "token" {
-		return nil, errors.New("--token-out hands over a token initbox logged in with; with --auth token the application can use the same token source")
+		return nil, errors.New("--vault-token-out hands over a token initbox logged in with; with --vault-auth token the application can use the same token source")
 	}
 	if err := opts.TLS.Validate(); err != nil {
 		return nil, err
@@ -149,12 +211,12 @@ func New(ctx context.Context, opts source.VaultOptions, load bool) (*Source, err
 		if opts.TokenFile != "" {
 			tok, err := redact.ReadSecretFile(opts.TokenFile)
 			if err != nil {
-				return nil, fmt.Errorf("--token-file: %w", err)
+				return nil, fmt.Errorf("--vault-token-file: %w", err)
 			}
 			s.client.SetToken(tok)
 		}
 		if s.client.Token() == "" {
-			return nil, errors.New("no Vault token: set VAULT_TOKEN or --token-file, or log in with --auth kubernetes|approle|jwt")
+			return nil, errors.New("no Vault token: set VAULT_TOKEN or --vault-token-file, or log in with --vault-auth kubernetes|approle|jwt")
 		}
 		redact.Register(s.client.Token())
 	}
@@ -202,7 +264,7 @@ func (s *Source) Open(ctx context.Context) error {
 		var jwt string
 		jwt, err = redact.ReadSecretFile(s.opts.JWTFile)
 		if err != nil {
-			return retry.Permanent(fmt.Errorf("--jwt-file: %w", err))
+			return retry.Permanent(fmt.Errorf("--vault-jwt-file: %w", err))
 		}
 		secret, err = s.client.Logical().WriteWithContext(ctx, "auth/"+s.opts.AuthMount+"/login",
 			map[string]any{"role": s.opts.Role, "jwt": jwt})
@@ -210,13 +272,13 @@ func (s *Source) Open(ctx context.Context) error {
 		roleID := s.opts.RoleID
 		if s.opts.RoleIDFile != "" {
 			if roleID, err = redact.ReadSecretFile(s.opts.RoleIDFile); err != nil {
-				return retry.Permanent(fmt.Errorf("--role-id-file: %w", err))
+				return retry.Permanent(fmt.Errorf("--vault-role-id-file: %w", err))
 			}
 		}
 		if b, rerr := os.ReadFile(s.opts.SecretIDFile); rerr == nil {
 			redact.Register(strings.TrimSpace(string(b)))
 		} else {
-			return retry.Permanent(fmt.Errorf("--secret-id-file: %w", rerr))
+			return retry.Permanent(fmt.Errorf("--vault-secret-id-file: %w", rerr))
 		}
 		lopts := []approle.LoginOption{approle.WithMountPath(s.opts.AuthMount)}
 		if s.opts.SecretIDWrapped {
@@ -242,7 +304,7 @@ func (s *Source) Open(ctx context.Context) error {
 	return nil
 }
 
-// Close hands the token over (--token-out) or revokes the one initbox
+// Close hands the token over (--vault-token-out) or revokes the one initbox
 // created. It runs with its own short deadline, even after a signal.
 func (s *Source) Close(ctx context.Context) error {
 	if s.client == nil || !s.loggedIn {
@@ -268,7 +330,11 @@ func (s *Source) Close(ctx context.Context) error {
 func (s *Source) Read(ctx context.Context, ref source.Ref) (*source.Secret, error) {
 	p := strings.Trim(ref.URL.Host+ref.URL.Path, "/")
 	q := ref.URL.Query()
-	if ref.Write {
+	vr, err := parseRef(ref)
+	if err != nil {
+		return nil, retry.Permanent(err)
+	}
+	if vr.write {
 		data := map[string]any{}
 		for k, vs := range q {
 			data[k] = vs[len(vs)-1]
@@ -282,7 +348,7 @@ func (s *Source) Read(ctx context.Context, ref source.Ref) (*source.Secret, erro
 		}
 		return result(ref, p, "write", secret, secret.Data, nil), nil
 	}
-	m, err := s.mountOf(ctx, p, ref)
+	m, err := s.mountOf(ctx, p, vr)
 	if err != nil {
 		return nil, err
 	}
@@ -331,17 +397,17 @@ func (s *Source) remember(m mount) {
 // #mount=, from the cache, or from sys/internal/ui/mounts (what `vault kv`
 // asks). When the policy forbids that lookup, the mount is taken to be the
 // first path element and the engine is left unknown.
-func (s *Source) mountOf(ctx context.Context, p string, ref source.Ref) (mount, error) {
+func (s *Source) mountOf(ctx context.Context, p string, vr vaultRef) (mount, error) {
 	first, _, _ := strings.Cut(p, "/")
 	guess := mount{path: first}
-	if ref.Mount != "" {
-		guess.path = ref.Mount
-		if !strings.HasPrefix(p, ref.Mount+"/") {
-			return mount{}, retry.Permanent(fmt.Errorf("%s: #mount=%s is not a prefix of the path", p, ref.Mount))
+	if vr.mount != "" {
+		guess.path = vr.mount
+		if !strings.HasPrefix(p, vr.mount+"/") {
+			return mount{}, retry.Permanent(fmt.Errorf("%s: #mount=%s is not a prefix of the path", p, vr.mount))
 		}
 	}
-	if ref.KV != 0 {
-		guess.engine, guess.kvVersion = "kv", ref.KV
+	if vr.kv != 0 {
+		guess.engine, guess.kvVersion = "kv", vr.kv
 		return guess, nil
 	}
 	s.mu.Lock()
@@ -420,15 +486,32 @@ func (s *Source) readPlain(ctx context.Context, ref source.Ref, p string, q url.
 	return result(ref, p, engine, secret, secret.Data, nil), nil
 }
 
+// Details are Vault's fields of a receipt entry.
+type Details struct {
+	Path          string `json:"path"`
+	Engine        string `json:"engine,omitempty"` // kv1, kv2, or the mount type
+	Version       int64  `json:"version,omitempty"`
+	CreatedTime   string `json:"created_time,omitempty"`
+	LeaseID       string `json:"lease_id,omitempty"`
+	LeaseDuration int64  `json:"lease_duration_seconds,omitempty"`
+	Renewable     bool   `json:"renewable,omitempty"`
+}
+
+// LogAttrs are what the "read" log line says of a secret.
+func (d Details) LogAttrs() []slog.Attr {
+	return []slog.Attr{slog.String("path", d.Path), slog.String("engine", d.Engine), slog.Int64("version", d.Version),
+		slog.Duration("lease_ttl", time.Duration(d.LeaseDuration)*time.Second)}
+}
+
 func result(ref source.Ref, p, engine string, secret *api.Secret, data, meta map[string]any) *source.Secret {
-	r := source.Receipt{Ref: ref.Display, Path: p, Engine: engine, LeaseID: secret.LeaseID,
-		LeaseDuration: int64(secret.LeaseDuration), Renewable: secret.Renewable, FetchedAt: time.Now().UTC()}
+	d := Details{Path: p, Engine: engine, LeaseID: secret.LeaseID, LeaseDuration: int64(secret.LeaseDuration), Renewable: secret.Renewable}
 	if meta != nil {
 		if v, ok := meta["version"].(json.Number); ok {
-			r.Version, _ = v.Int64()
+			d.Version, _ = v.Int64()
 		}
-		r.CreatedTime, _ = meta["created_time"].(string)
+		d.CreatedTime, _ = meta["created_time"].(string)
 	}
+	r := source.Receipt{Ref: ref.Display, FetchedAt: time.Now().UTC(), Details: d}
 	for k := range data {
 		r.Keys = append(r.Keys, k)
 	}
@@ -465,7 +548,7 @@ func notFound(format string, args ...any) error {
 	return retry.Permanent(fmt.Errorf(format+": %w", append(args, source.ErrNotFound)...))
 }
 
-// classify marks what waiting cannot fix as permanent (DESIGN.md §4):
+// classify marks what waiting cannot fix as permanent (docs/design.md, Retries):
 // sealed (503), standby (429), 5xx and connection errors are retried; 400,
 // 403 (naming the path and capability), 404 and TLS failures are not.
 func classify(err error, p, capability string) error {

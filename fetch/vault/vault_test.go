@@ -45,19 +45,49 @@ func TestPinnedRefusesOtherHosts(t *testing.T) {
 
 func TestNewValidatesAuthOptions(t *testing.T) {
 	for _, tc := range []struct {
-		o    source.VaultOptions
+		o    Options
 		want string
 	}{
-		{source.VaultOptions{Auth: "kubernetes"}, "needs --role"},
-		{source.VaultOptions{Auth: "jwt", Role: "r"}, "--jwt-file"},
-		{source.VaultOptions{Auth: "approle", SecretIDFile: "x"}, "--role-id"},
-		{source.VaultOptions{Auth: "approle", RoleID: "r"}, "--secret-id-file"},
-		{source.VaultOptions{Auth: "ldap"}, `--auth "ldap"`},
-		{source.VaultOptions{TokenOut: "/x"}, "--token-out"},
+		{Options{Auth: "kubernetes"}, "needs --vault-role"},
+		{Options{Auth: "jwt", Role: "r"}, "--vault-jwt-file"},
+		{Options{Auth: "approle", SecretIDFile: "x"}, "--vault-role-id"},
+		{Options{Auth: "approle", RoleID: "r"}, "--vault-secret-id-file"},
+		{Options{Auth: "ldap"}, `--vault-auth "ldap"`},
+		{Options{TokenOut: "/x"}, "--vault-token-out"},
 	} {
 		_, err := New(context.Background(), tc.o, false)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want %q", tc.o, err, tc.want)
 		}
+	}
+}
+
+func TestRefOptions(t *testing.T) {
+	source.Register(Provider)
+	for raw, want := range map[string]string{
+		"vault://secret/app#kv=3":                  "#kv=3: use 1 or 2",
+		"vault://pki/issue/web#write=yes":          "unknown option #write",
+		"vault://pki/issue/web#write,kv=2":         "#write goes with neither",
+		"vault://secret/app?version=2#write":       "#write goes with neither",
+		"vault://secret/app#frobnicate=1":          "vault references take key=, as=, optional, default=, kv=, mount=, write",
+		"vault://secret/app#mount=team/kv/,kv=2,x": "",
+	} {
+		ref, err := source.ParseRef(raw)
+		if err == nil {
+			err = (&Source{}).CheckRef(ref)
+		}
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", raw, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", raw, err, want)
+		}
+	}
+	ref, _ := source.ParseRef("vault://team/kv/app#mount=team/kv/,kv=2")
+	if v, err := parseRef(ref); err != nil || v.kv != 2 || v.mount != "team/kv" || v.write {
+		t.Errorf("parseRef = %+v, %v", v, err)
 	}
 }

@@ -29,6 +29,15 @@ func GlobalEnv(flag string) []string { return []string{"INITBOX_" + envName(flag
 
 func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
 
+// A Flagger binds a source's options to its command-line flags (fetch's
+// and seed's sources, in their packages' cli.go). Every flag of a source is
+// prefixed with its name (--vault-role, --git-ref, --s3-endpoint) and its
+// environment variable follows (INITBOX_FETCH_VAULT_ROLE), so that two
+// sources never collide.
+type Flagger interface {
+	Flags(command string) []cli.Flag
+}
+
 // Common holds the flags every command has.
 type Common struct {
 	Log logging.Options

@@ -1,6 +1,13 @@
-//go:build !initbox_no_git
-
-package seed
+// Package git is seed's git source: a commit's tree written into the
+// volume with go-git (no git binary in the image), over https, ssh or
+// file://, with --git-submodules the commits its submodules record. The
+// clone is shallow for a branch or tag; only the tree is written (no .git),
+// entry by entry through seed's checks, like an archive's.
+//
+//	git+https://git.example.com/org/app.git   https://…/repo.git
+//	git+ssh://git@host/org/app.git            git@host:org/app.git
+//	git+file:///srv/repo.git
+package git
 
 import (
 	"context"
@@ -29,10 +36,66 @@ import (
 
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
+	"github.com/initbox/initbox/seed/source"
 )
 
+// Options configure the git source.
+type Options struct {
+	// Ref is a branch, tag or full commit hash (default: the remote's HEAD).
+	Ref string
+	// TokenFile holds an HTTPS token; SSHKeyFile a private key, whose host
+	// is checked against KnownHosts.
+	TokenFile, SSHKeyFile, KnownHosts string
+	// Submodules checks out the commits the tree's submodules record,
+	// recursively, each at its path.
+	Submodules bool
+}
+
+// Provider registers git sources with seed.
+var Provider = source.Provider{
+	Name:    "git",
+	Claims:  Claims,
+	Options: func() source.Options { return &Options{} },
+}
+
+// Claims tells a git source: git+…, git://, git@host:…, or a URL ending in
+// .git.
+func Claims(src string) bool {
+	return strings.HasPrefix(src, "git+") || strings.HasPrefix(src, "git://") || strings.HasPrefix(src, "git@") ||
+		strings.HasSuffix(strings.TrimSuffix(src, "/"), ".git")
+}
+
+// Set names the git flags given.
+func (o *Options) Set() []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{{"--git-ref", o.Ref != ""}, {"--git-token-file", o.TokenFile != ""}, {"--git-ssh-key-file", o.SSHKeyFile != ""},
+		{"--git-known-hosts", o.KnownHosts != ""}, {"--git-submodules", o.Submodules}} {
+		if f.on {
+			set = append(set, f.name)
+		}
+	}
+	return set
+}
+
+// New checks the options.
+func (o *Options) New(src string, _ source.Env) (source.Source, error) {
+	r := &repo{opts: *o, url: strings.TrimPrefix(src, "git+")}
+	if _, err := transport.NewEndpoint(r.url); err != nil {
+		return nil, fmt.Errorf("source %s: %v", redact.URLString(r.url), err)
+	}
+	if o.SSHKeyFile != "" && o.KnownHosts == "" {
+		return nil, errors.New("--git-ssh-key-file needs --git-known-hosts: host keys are always checked")
+	}
+	if o.TokenFile != "" && o.SSHKeyFile != "" {
+		return nil, errors.New("--git-token-file and --git-ssh-key-file: give one")
+	}
+	return r, nil
+}
+
 func init() {
-	gitSource = &goGit{}
 	// file:// in-process: go-git's own would run git-upload-pack, which a
 	// FROM scratch image does not have.
 	client.InstallProtocol("file", server.NewServer(worktreeLoader{}))
@@ -51,32 +114,34 @@ func (worktreeLoader) Load(ep *transport.Endpoint) (storer.Storer, error) {
 	return server.DefaultLoader.Load(ep)
 }
 
-// goGit checks out a repository with go-git: no git binary in the image.
-// The clone is shallow and in memory; the commit's tree is written entry by
-// entry through the same checks as an archive's.
-type goGit struct{}
+// repo is one repository to check out with go-git.
+type repo struct {
+	opts Options
+	url  string // without initbox's git+ prefix
+}
 
-func (goGit) auth(c Config) (transport.AuthMethod, error) {
+var _ source.Tree = (*repo)(nil)
+
+func (r *repo) String() string { return redact.URLString("git+" + r.url) }
+
+func (r *repo) auth() (transport.AuthMethod, error) {
 	switch {
-	case c.GitTokenFile != "":
-		b, err := os.ReadFile(c.GitTokenFile)
+	case r.opts.TokenFile != "":
+		b, err := os.ReadFile(r.opts.TokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("--git-token-file: %w", err)
 		}
 		token := strings.TrimSpace(string(b))
 		redact.Register(token)
 		return &githttp.BasicAuth{Username: "git", Password: token}, nil
-	case c.SSHKeyFile != "":
-		keys, err := gitssh.NewPublicKeysFromFile("git", c.SSHKeyFile, "")
+	case r.opts.SSHKeyFile != "":
+		keys, err := gitssh.NewPublicKeysFromFile("git", r.opts.SSHKeyFile, "")
 		if err != nil {
-			return nil, fmt.Errorf("--ssh-key-file: %w", err)
+			return nil, fmt.Errorf("--git-ssh-key-file: %w", err)
 		}
-		if c.KnownHosts == "" {
-			return nil, errors.New("--ssh-key-file needs --known-hosts: host keys are always checked")
-		}
-		cb, err := knownhosts.New(c.KnownHosts)
+		cb, err := knownhosts.New(r.opts.KnownHosts)
 		if err != nil {
-			return nil, fmt.Errorf("--known-hosts: %w", err)
+			return nil, fmt.Errorf("--git-known-hosts: %w", err)
 		}
 		keys.HostKeyCallback = cb
 		return keys, nil
@@ -84,37 +149,51 @@ func (goGit) auth(c Config) (transport.AuthMethod, error) {
 	return nil, nil
 }
 
-// resolve asks the remote which commit a ref names (ls-remote), without
+// Resolve asks the remote which commit the ref names (ls-remote), without
 // cloning: a re-run whose commit is seeded already stops there. A full
-// commit hash resolves to itself.
-func (g goGit) resolve(ctx context.Context, c Config) (string, string, error) {
-	if isHash(c.Ref) {
-		return strings.ToLower(c.Ref), "", nil
+// commit hash resolves to itself. The digest is git:COMMIT, with
+// +submodules when they are checked out too (other content).
+func (r *repo) Resolve(ctx context.Context) (digest, ref string, err error) {
+	commit, ref, err := r.resolve(ctx)
+	if err != nil {
+		return "", "", err
 	}
-	auth, err := g.auth(c)
+	digest = "git:" + commit
+	if r.opts.Submodules {
+		digest += "+submodules"
+	}
+	return digest, ref, nil
+}
+
+func (r *repo) resolve(ctx context.Context) (string, string, error) {
+	ref := r.opts.Ref
+	if isHash(ref) {
+		return strings.ToLower(ref), "", nil
+	}
+	auth, err := r.auth()
 	if err != nil {
 		return "", "", retry.Permanent(err)
 	}
-	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{c.gitURL()}})
+	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{r.url}})
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth, PeelingOption: git.AppendPeeled})
 	if err != nil {
-		return "", "", classifyGit(err, c.gitURL())
+		return "", "", classifyGit(err, r.url)
 	}
-	want := []plumbing.ReferenceName{plumbing.NewBranchReferenceName(c.Ref), plumbing.NewTagReferenceName(c.Ref), plumbing.ReferenceName(c.Ref)}
-	if c.Ref == "" {
+	want := []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref), plumbing.ReferenceName(ref)}
+	if ref == "" {
 		want = []plumbing.ReferenceName{plumbing.HEAD}
 	}
 	byName := map[plumbing.ReferenceName]*plumbing.Reference{}
-	for _, r := range refs {
-		byName[r.Name()] = r
+	for _, rf := range refs {
+		byName[rf.Name()] = rf
 	}
 	for _, n := range want {
-		r, ok := byName[n]
+		rf, ok := byName[n]
 		if !ok {
 			continue
 		}
-		if r.Type() == plumbing.SymbolicReference {
-			if t, ok := byName[r.Target()]; ok {
+		if rf.Type() == plumbing.SymbolicReference {
+			if t, ok := byName[rf.Target()]; ok {
 				return t.Hash().String(), string(t.Name()), nil
 			}
 			continue
@@ -122,26 +201,27 @@ func (g goGit) resolve(ctx context.Context, c Config) (string, string, error) {
 		if peeled, ok := byName[plumbing.ReferenceName(string(n)+"^{}")]; ok {
 			return peeled.Hash().String(), string(n), nil // an annotated tag: its commit
 		}
-		return r.Hash().String(), string(n), nil
+		return rf.Hash().String(), string(n), nil
 	}
-	return "", "", retry.Permanent(fmt.Errorf("%s: no branch or tag %q", redact.URLString(c.gitURL()), c.Ref))
+	return "", "", retry.Permanent(fmt.Errorf("%s: no branch or tag %q", redact.URLString(r.url), ref))
 }
 
-// checkout clones the commit and writes its tree (or --subdir of it), and
-// with --submodules the trees of the commits its submodules record.
-func (g goGit) checkout(ctx context.Context, c Config, commit, ref string, w *writer) error {
-	auth, err := g.auth(c)
+// Write clones the commit and writes its tree, and with --git-submodules
+// the trees of the commits its submodules record.
+func (r *repo) Write(ctx context.Context, digest, ref string, w source.Writer) error {
+	auth, err := r.auth()
 	if err != nil {
 		return retry.Permanent(err)
 	}
-	return g.writeCommit(ctx, c, c.gitURL(), auth, commit, ref, "", w, 0)
+	commit := strings.TrimSuffix(strings.TrimPrefix(digest, "git:"), "+submodules")
+	return r.writeCommit(ctx, r.url, auth, commit, ref, "", w, 0)
 }
 
 // maxSubmoduleDepth bounds submodules of submodules (a cycle of them).
 const maxSubmoduleDepth = 8
 
 // writeCommit clones url and writes the tree of commit under prefix.
-func (g goGit) writeCommit(ctx context.Context, c Config, url string, auth transport.AuthMethod, commit, ref, prefix string, w *writer, depth int) error {
+func (r *repo) writeCommit(ctx context.Context, url string, auth transport.AuthMethod, commit, ref, prefix string, w source.Writer, depth int) error {
 	// Without a ref (a commit hash, a submodule's commit): every branch and
 	// tag, since the commit may be reachable from any of them.
 	opts := &git.CloneOptions{URL: url, Auth: auth, NoCheckout: true, Tags: git.AllTags}
@@ -169,36 +249,49 @@ func (g goGit) writeCommit(ctx context.Context, c Config, url string, auth trans
 	if err != nil {
 		return retry.Permanent(err)
 	}
-	err = tree.Files().ForEach(func(f *object.File) error {
-		e := entry{name: f.Name, mode: 0o644, size: -1}
+	if err := writeTree(tree, prefix, w); err != nil {
+		return retry.Permanent(fmt.Errorf("%w; nothing is published", err))
+	}
+	if !r.opts.Submodules {
+		return nil
+	}
+	return r.writeSubmodules(ctx, url, auth, tree, prefix, w, depth)
+}
+
+// writeTree writes a tree's files and links under prefix.
+func writeTree(tree *object.Tree, prefix string, w source.Writer) error {
+	return tree.Files().ForEach(func(f *object.File) error {
+		e := source.Entry{Name: f.Name, Mode: 0o644, Size: f.Size}
 		if prefix != "" {
-			e.name = prefix + "/" + f.Name // not path.Join: the name's checks see it as it is
+			e.Name = prefix + "/" + f.Name // not path.Join: the name's checks see it as it is
 		}
 		switch f.Mode {
 		case filemode.Executable:
-			e.mode = 0o755
+			e.Mode = 0o755
 		case filemode.Regular, filemode.Deprecated:
 		case filemode.Symlink:
 			target, err := f.Contents()
 			if err != nil {
 				return err
 			}
-			e.kind, e.link = symlink, target
-			return w.put(e)
+			e.Kind, e.Link, e.Size = source.Symlink, target, -1
+			return w.Put(e)
 		default:
 			return nil
 		}
-		r, err := f.Reader()
+		rd, err := f.Reader()
 		if err != nil {
 			return err
 		}
-		defer r.Close()
-		e.kind, e.body = file, io.Reader(r)
-		return w.put(e)
+		defer rd.Close()
+		e.Kind, e.Body = source.File, io.Reader(rd)
+		return w.Put(e)
 	})
-	if err != nil || !c.Submodules {
-		return permanent(err)
-	}
+}
+
+// writeSubmodules writes the commits a tree's submodules record, each at
+// its path.
+func (r *repo) writeSubmodules(ctx context.Context, url string, auth transport.AuthMethod, tree *object.Tree, prefix string, w source.Writer, depth int) error {
 	subs, err := submodules(tree)
 	if err != nil {
 		return retry.Permanent(fmt.Errorf("%s: %w", redact.URLString(url), err))
@@ -224,7 +317,7 @@ func (g goGit) writeCommit(ctx context.Context, c Config, url string, auth trans
 			subAuth = nil
 		}
 		// The recorded commit need not be any branch's tip: a whole clone.
-		if err := g.writeCommit(ctx, c, subURL, subAuth, s.commit, "", at, w, depth+1); err != nil {
+		if err := r.writeCommit(ctx, subURL, subAuth, s.commit, "", at, w, depth+1); err != nil {
 			return fmt.Errorf("submodule %s: %w", at, err) // errors.As still finds a retry.Permanent
 		}
 	}
@@ -326,13 +419,13 @@ func classifyGit(err error, url string) error {
 	msg := fmt.Errorf("%s: %v", redact.URLString(url), redact.Scrub(err.Error()))
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
-		return retry.Permanent(fmt.Errorf("%w; not retried: check --git-token-file or --ssh-key-file", msg))
+		return retry.Permanent(fmt.Errorf("%w; not retried: check --git-token-file or --git-ssh-key-file", msg))
 	case errors.Is(err, transport.ErrRepositoryNotFound), errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return retry.Permanent(msg)
 	case errors.Is(err, exec.ErrNotFound), strings.Contains(err.Error(), "unsupported capability"):
 		return retry.Permanent(msg)
 	case strings.Contains(err.Error(), "knownhosts"), strings.Contains(err.Error(), "host key"):
-		return retry.Permanent(fmt.Errorf("%w; not retried: the host key is not in --known-hosts", msg))
+		return retry.Permanent(fmt.Errorf("%w; not retried: the host key is not in --git-known-hosts", msg))
 	}
 	return msg
 }
