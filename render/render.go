@@ -198,53 +198,63 @@ func Run(ctx context.Context, c Config) error {
 	case c.DryRun:
 		return c.dryRun(outs, dirOut)
 	case dirOut:
-		dirMode := c.Mode
-		if dirMode == 0 {
-			dirMode = 0o644
-		}
-		changed, err := publish.Dir(ctx, c.Out, publish.Options{Mode: dirMode, Owner: owner}, func(s *publish.Stage) error {
-			errs := make([]error, len(outs))
-			parallel(len(outs), func(i int) { errs[i] = s.WriteFileMode(outs[i].name, outs[i].data, c.modeOf(outs[i].input)) })
-			for _, err := range errs {
-				if err != nil {
-					return err // the first, in file order: one line, not a thousand
-				}
+		return c.publishDir(ctx, outs, owner)
+	}
+	return c.publishFile(ctx, outs[0], owner)
+}
+
+// publishDir publishes a tree of outputs all or nothing, after the checks
+// ran on the staged copies.
+func (c Config) publishDir(ctx context.Context, outs []output, owner *atomicfile.Owner) error {
+	dirMode := c.Mode
+	if dirMode == 0 {
+		dirMode = 0o644
+	}
+	changed, err := publish.Dir(ctx, c.Out, publish.Options{Mode: dirMode, Owner: owner}, func(s *publish.Stage) error {
+		errs := make([]error, len(outs))
+		parallel(len(outs), func(i int) { errs[i] = s.WriteFileMode(outs[i].name, outs[i].data, c.modeOf(outs[i].input)) })
+		for _, err := range errs {
+			if err != nil {
+				return err // the first, in file order: one line, not a thousand
 			}
-			return c.runChecks(ctx, outs, s.Path, filepath.Dir(s.Path("x")))
-		})
+		}
+		return c.runChecks(ctx, outs, s.Path, filepath.Dir(s.Path("x")))
+	})
+	if err == nil {
+		slog.InfoContext(ctx, "rendered", "out", c.Out, "files", len(outs), "changed", changed)
+	}
+	return err
+}
+
+// publishFile writes one output atomically; with --check, the check runs
+// on the temporary file before it is renamed into place.
+func (c Config) publishFile(ctx context.Context, o output, owner *atomicfile.Owner) error {
+	opts := atomicfile.Options{Mode: c.modeOf(o.input), Owner: owner}
+	if len(c.Checks) == 0 {
+		changed, err := atomicfile.WriteFile(ctx, c.Out, o.data, opts)
 		if err == nil {
-			slog.InfoContext(ctx, "rendered", "out", c.Out, "files", len(outs), "changed", changed)
+			slog.InfoContext(ctx, "rendered", "out", c.Out, "files", 1, "changed", changed)
 		}
 		return err
-	default:
-		o := outs[0]
-		opts := atomicfile.Options{Mode: c.modeOf(o.input), Owner: owner}
-		if len(c.Checks) == 0 {
-			changed, err := atomicfile.WriteFile(ctx, c.Out, o.data, opts)
-			if err == nil {
-				slog.InfoContext(ctx, "rendered", "out", c.Out, "files", 1, "changed", changed)
-			}
-			return err
-		}
-		t, err := atomicfile.Begin(c.Out, opts)
-		if err != nil {
-			return err
-		}
-		if _, err := t.File.Write(o.data); err != nil {
-			t.Abort()
-			return err
-		}
-		tmp := t.File.Name()
-		if err := c.runChecks(ctx, outs, func(string) string { return tmp }, filepath.Dir(tmp)); err != nil {
-			t.Abort()
-			return err
-		}
-		if err := t.Commit(ctx); err != nil {
-			return err
-		}
-		slog.InfoContext(ctx, "rendered", "out", c.Out, "files", 1, "changed", true)
-		return nil
 	}
+	t, err := atomicfile.Begin(c.Out, opts)
+	if err != nil {
+		return err
+	}
+	if _, err := t.File.Write(o.data); err != nil {
+		t.Abort()
+		return err
+	}
+	tmp := t.File.Name()
+	if err := c.runChecks(ctx, []output{o}, func(string) string { return tmp }, filepath.Dir(tmp)); err != nil {
+		t.Abort()
+		return err
+	}
+	if err := t.Commit(ctx); err != nil {
+		return err
+	}
+	slog.InfoContext(ctx, "rendered", "out", c.Out, "files", 1, "changed", true)
+	return nil
 }
 
 func (c Config) modeOf(in input) fs.FileMode {

@@ -454,26 +454,9 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 			root.RemoveAll(version)
 		}
 	}()
-	vroot, err := root.OpenRoot(version)
+	st, err := stage(ctx, root, dir, version, current, opts, fill)
 	if err != nil {
 		return false, err
-	}
-	defer vroot.Close()
-	st := &Stage{ctx: ctx, root: vroot, dir: root, dirPath: dir, version: version, current: current, opts: opts,
-		claimed: map[string]bool{}, dirs: map[string]bool{}, dirFiles: map[string]*os.File{}}
-	st.umask, st.umaskOK = processUmask()
-	stopWriteBack := writeBack(filepath.Join(dir, version), writeBackEvery)
-	err = fill(st)
-	stopWriteBack()
-	st.closeDirs()
-	if err != nil {
-		return false, err
-	}
-	if err := fixDirs(vroot, opts, st); err != nil {
-		return false, fmt.Errorf("publishing to %s: %w", dir, err)
-	}
-	if err := syncTree(filepath.Join(dir, version)); err != nil {
-		return false, fmt.Errorf("publishing to %s: %w", dir, err)
 	}
 	hook("staged")
 
@@ -485,9 +468,56 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 		_, err := removeStale(root, tops)
 		return false, err
 	}
-	// Refuse to replace what is not ours: a top-level name that exists and
-	// is not a link into ..data.
-	// (The listing is the one read at the start: only this run writes here.)
+	missing, err := newNames(root, dir, existing, tops)
+	if err != nil {
+		return false, err
+	}
+	if ctx.Err() != nil {
+		return false, context.Cause(ctx)
+	}
+	if err := swap(root, dir, version, missing); err != nil {
+		return false, err
+	}
+	published = true
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return true, err
+	}
+	hook("swapped")
+	return true, removeOld(root, dir, current, version, tops)
+}
+
+// stage fills the version directory and makes it durable: its
+// directories' modes and owners fixed, the filesystem synced.
+func stage(ctx context.Context, root *os.Root, dir, version, current string, opts Options, fill func(*Stage) error) (*Stage, error) {
+	vroot, err := root.OpenRoot(version)
+	if err != nil {
+		return nil, err
+	}
+	defer vroot.Close()
+	st := &Stage{ctx: ctx, root: vroot, dir: root, dirPath: dir, version: version, current: current, opts: opts,
+		claimed: map[string]bool{}, dirs: map[string]bool{}, dirFiles: map[string]*os.File{}}
+	st.umask, st.umaskOK = processUmask()
+	stopWriteBack := writeBack(filepath.Join(dir, version), writeBackEvery)
+	err = fill(st)
+	stopWriteBack()
+	st.closeDirs()
+	if err != nil {
+		return nil, err
+	}
+	if err := fixDirs(vroot, opts, st); err != nil {
+		return nil, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	if err := syncTree(filepath.Join(dir, version)); err != nil {
+		return nil, fmt.Errorf("publishing to %s: %w", dir, err)
+	}
+	return st, nil
+}
+
+// newNames returns the top-level names that have no link yet, refusing to
+// replace what is not ours: a name that exists and is not a link into
+// ..data. (existing is the listing read at the start: only this run
+// writes here.)
+func newNames(root *os.Root, dir string, existing map[string]fs.FileMode, tops []string) ([]string, error) {
 	var missing []string
 	for _, n := range tops {
 		typ, ok := existing[n]
@@ -496,47 +526,48 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 			continue
 		}
 		if t, _ := root.Readlink(n); typ&fs.ModeSymlink == 0 || t != path.Join(dataLink, n) {
-			return false, fmt.Errorf("publishing to %s: %s exists and was not published by initbox; remove it or choose another directory", dir, n)
+			return nil, fmt.Errorf("publishing to %s: %s exists and was not published by initbox; remove it or choose another directory", dir, n)
 		}
 	}
-	if ctx.Err() != nil {
-		return false, context.Cause(ctx)
-	}
-	// New names first (dangling until the swap) …
+	return missing, nil
+}
+
+// swap links the new names (dangling until the swap), then makes the one
+// atomic step: ..data now names the version.
+func swap(root *os.Root, dir, version string, missing []string) error {
 	for _, n := range missing {
 		if err := root.Symlink(path.Join(dataLink, n), n); err != nil {
-			return false, fmt.Errorf("publishing to %s: %w", dir, err)
+			return fmt.Errorf("publishing to %s: %w", dir, err)
 		}
 	}
 	hook("linked")
-	// … then the one atomic step …
 	root.Remove(tmpLink)
 	if err := root.Symlink(version, tmpLink); err != nil {
-		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+		return fmt.Errorf("publishing to %s: %w", dir, err)
 	}
 	if err := root.Rename(tmpLink, dataLink); err != nil {
-		return false, fmt.Errorf("publishing to %s: %w", dir, err)
+		return fmt.Errorf("publishing to %s: %w", dir, err)
 	}
-	published = true
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return true, err
-	}
-	hook("swapped")
-	// … then the names that are gone, and the old version.
+	return nil
+}
+
+// removeOld removes, after the swap, the links of names that are gone and
+// the old version.
+func removeOld(root *os.Root, dir, current, version string, tops []string) error {
 	removed, err := removeStale(root, tops)
 	if err != nil {
-		return true, fmt.Errorf("publishing to %s: %w", dir, err)
+		return fmt.Errorf("publishing to %s: %w", dir, err)
 	}
 	if current != "" && current != version {
 		if err := root.RemoveAll(current); err != nil {
-			return true, fmt.Errorf("publishing to %s: removing the old version: %w", dir, err)
+			return fmt.Errorf("publishing to %s: removing the old version: %w", dir, err)
 		}
 		removed++
 	}
 	if removed == 0 {
-		return true, nil // the directory is as the sync after the swap left it
+		return nil // the directory is as the sync after the swap left it
 	}
-	return true, atomicfile.SyncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // topNames returns the first path element of each name, once each.
