@@ -8,8 +8,9 @@
 //	initbox wait 'redis://app:${REDIS_PASSWORD}@cache:6379/2'   # ACL user app, database 2
 //	initbox wait 'rediss://cache:6380#password-file=/run/secrets/redis'
 //
-// It speaks RESP2 itself (three commands need no client library; the
-// go-redis client would add 3 MB to the image). rediss:// uses TLS, verified
+// It speaks RESP2 itself (three commands need no client library; go-redis
+// v9 would add 3.5 MiB: a stripped static program making one PING, against
+// the same program without it). rediss:// uses TLS, verified
 // with --ca-file or the system/embedded roots.
 package redis
 
