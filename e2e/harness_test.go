@@ -21,7 +21,7 @@ import (
 )
 
 // The pod harness reproduces Kubernetes init-container semantics on Docker
-// (DESIGN.md §9): a pause container holds the pod's network namespace; init
+// (docs/design.md §9): a pause container holds the pod's network namespace; init
 // containers join it and run one at a time, in order, each to exit 0 before
 // the next starts; a failing init container stops the pod and the main
 // containers never start; emptyDir volumes are Docker volumes (mode 0777, as

@@ -33,21 +33,21 @@ func Command() *cli.Command {
 	env := func(flag string) []string { return clix.Env("wait", flag) }
 	flags := []cli.Flag{
 		&cli.BoolFlag{Name: "any", Usage: "succeed when one target is ready (default: all must be)", EnvVars: env("any"), Destination: &c.Any},
-		&cli.IntFlag{Name: "stable", Value: 1, Usage: "consecutive successful checks before a target counts as ready", EnvVars: env("stable"), Destination: &c.Stable},
+		&cli.IntFlag{Name: "stable", Value: 1, Usage: "consecutive successful checks before a target counts as ready (a database that accepts connections while it still starts)", EnvVars: env("stable"), Destination: &c.Stable},
 	}
 	flags = append(flags, clix.TimeoutFlags("wait", &c.Timeout, &c.AttemptTimeout, DefaultTimeout, DefaultAttemptTimeout)...)
 	flags = append(flags, clix.BackoffFlags("wait", &c.Interval, &c.MaxInterval, DefaultInterval, DefaultMaxInterval)...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "status", Value: "2xx", Usage: "HTTP statuses that mean ready: codes, classes, ranges (200,204,3xx,400-404)", EnvVars: env("status"), Destination: &c.HTTP.Status, Category: "HTTP"},
-		&cli.StringFlag{Name: "body-regex", Usage: "regular expression the response body must match", EnvVars: env("body-regex"), Destination: &c.HTTP.BodyRegex, Category: "HTTP"},
+		&cli.StringFlag{Name: "body-regex", Usage: "regular expression the response body (its first MiB) must match", EnvVars: env("body-regex"), Destination: &c.HTTP.BodyRegex, Category: "HTTP"},
 		&cli.StringFlag{Name: "json-path", Usage: "value in a JSON response that must exist and be neither null nor false (.status, .checks[0].ok)", EnvVars: env("json-path"), Destination: &c.HTTP.JSONPath, Category: "HTTP"},
-		&cli.StringFlag{Name: "json-value", Usage: "what the value at --json-path must equal (UP, true, 3)", EnvVars: env("json-value"), Destination: &c.HTTP.JSONValue, Category: "HTTP"},
+		&cli.StringFlag{Name: "json-value", Usage: "what the value at --json-path must equal: strings as they are, numbers as written, true/false/null, objects as compact JSON (UP, true, 3)", EnvVars: env("json-value"), Destination: &c.HTTP.JSONValue, Category: "HTTP"},
 		&cli.StringSliceFlag{Name: "header", Usage: "request header \"Name: value\"; ${VAR} in the value reads the environment (repeatable)", EnvVars: env("header"), Destination: &headers, Category: "HTTP"},
 		&cli.StringSliceFlag{Name: "header-file", Usage: "request header Name=/path whose value is the file's content (repeatable)", EnvVars: env("header-file"), Destination: &headerFiles, Category: "HTTP"},
 		&cli.StringFlag{Name: "method", Usage: "request method (default GET, or POST with a body)", EnvVars: env("method"), Destination: &c.HTTP.Method, Category: "HTTP"},
 		&cli.StringFlag{Name: "body", Usage: "request body, sent with every attempt", EnvVars: env("body"), Destination: &c.HTTP.Body, Category: "HTTP"},
 		&cli.StringFlag{Name: "body-file", Usage: "file holding the request body", EnvVars: env("body-file"), Destination: &c.HTTP.BodyFile, Category: "HTTP"},
-		&cli.BoolFlag{Name: "follow-redirects", Usage: "follow up to 10 redirects (headers are not sent to another host)", EnvVars: env("follow-redirects"), Destination: &c.HTTP.FollowRedirects, Category: "HTTP"},
+		&cli.BoolFlag{Name: "follow-redirects", Usage: "follow up to 10 redirects; the headers are dropped on a redirect to another host or from https to http (without it a 3xx is the status checked)", EnvVars: env("follow-redirects"), Destination: &c.HTTP.FollowRedirects, Category: "HTTP"},
 	)
 	flags = append(flags, clix.TLSFlags("wait", &c.TLS)...)
 	flags = append(flags,

@@ -159,7 +159,7 @@ func (c *httpChecker) checkJSON(body []byte) error {
 }
 
 // statusError explains an unexpected status and decides whether it can heal
-// (DESIGN.md §4): 400, 401, 403 and 501 cannot; 429 and 503 honour
+// (docs/design.md §4): 400, 401, 403 and 501 cannot; 429 and 503 honour
 // Retry-After; everything else (404 while routes load, 502 from a proxy
 // whose backend is starting) is retried.
 func statusError(resp *http.Response, want statusSet) error {

@@ -1,7 +1,7 @@
 // Command vault is HashiCorp Vault built from its Go module, for initbox's
 // tests: no registry is reachable here, so the server is compiled like any
 // other dependency. The pin (github.com/hashicorp/vault v1.21.0) is the one
-// known to compile as a dependency; see DESIGN.md §9.
+// known to compile as a dependency; see docs/design.md §9.
 package main
 
 import (

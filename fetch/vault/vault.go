@@ -548,7 +548,7 @@ func notFound(format string, args ...any) error {
 	return retry.Permanent(fmt.Errorf(format+": %w", append(args, source.ErrNotFound)...))
 }
 
-// classify marks what waiting cannot fix as permanent (docs/design.md, Retries):
+// classify marks what waiting cannot fix as permanent (docs/design.md §4):
 // sealed (503), standby (429), 5xx and connection errors are retried; 400,
 // 403 (naming the path and capability), 404 and TLS failures are not.
 func classify(err error, p, capability string) error {

@@ -1,7 +1,7 @@
 // Package app is initbox's command line: it picks the command (from argv[0]
 // or the first argument), parses flags with urfave/cli, sets up logging, runs
 // the command, and turns the result into an exit code, one error line on
-// stderr and the termination message (DESIGN.md §1–3).
+// stderr and the termination message (docs/design.md §1–3).
 //
 // cmd/initbox/main.go is only:
 //

@@ -1,6 +1,6 @@
 // Package atomicfile writes files so that a reader, or a process killed at any
 // moment, sees either the old complete file or the new complete one
-// (DESIGN.md §5).
+// (docs/design.md §5).
 //
 // The temp file is created next to the target with O_EXCL and its final mode
 // from the first byte (a secret is never readable by others, not even for a

@@ -277,8 +277,8 @@ func (c *Client) newClient(region string) *s3.Client {
 	})
 }
 
-// Classify marks what waiting cannot fix as permanent (docs/design.md,
-// Retries): SlowDown, 503, 500, RequestTimeout and connection errors are
+// Classify marks what waiting cannot fix as permanent (docs/design.md §4):
+// SlowDown, 503, 500, RequestTimeout and connection errors are
 // retried; access denied, bad credentials, a missing bucket or key are not
 // (a missing key or version wraps ErrNotFound). what names the object,
 // doing what was being done.

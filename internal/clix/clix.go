@@ -1,7 +1,7 @@
 // Package clix holds what the per-command CLI adapters (wait/cli.go, …)
 // share: environment variable names, the flags every command has, and the
 // flags for the same idea in several commands (timeouts, TLS), so that a user
-// who learned one command can predict the others (DESIGN.md §1).
+// who learned one command can predict the others (docs/design.md §1).
 //
 // Only cli.go adapters and internal/app import this package.
 package clix
@@ -72,7 +72,7 @@ func BackoffFlags(command string, interval, max *time.Duration, defInterval, def
 	}
 }
 
-// TLSFlags binds the TLS options (DESIGN.md §7).
+// TLSFlags binds the TLS options (docs/design.md §7).
 func TLSFlags(command string, o *tlsconfig.Options) []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM bundle of CAs to trust instead of the system/embedded roots", EnvVars: Env(command, "ca-file"), Destination: &o.CAFile, Category: "TLS"},

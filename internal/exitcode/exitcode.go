@@ -1,5 +1,5 @@
 // Package exitcode defines the exit codes every initbox command shares
-// (DESIGN.md §2) and maps errors onto them.
+// (docs/design.md §2) and maps errors onto them.
 //
 // Any error in a chain may carry its code by implementing ExitCode() int;
 // Of finds it with errors.As, so wrapping never loses it:

@@ -1,5 +1,5 @@
 // Package expand replaces ${VAR} with the environment variable VAR, so that
-// secrets never need to be on the command line (DESIGN.md §6):
+// secrets never need to be on the command line (docs/design.md §6):
 //
 //	initbox wait 'postgres://app:${PGPASSWORD}@db:5432/app'
 //	initbox wait http://api/health --header 'Authorization: Bearer ${TOKEN}'

@@ -1,5 +1,5 @@
 // Package logging sets up the log/slog logger every command writes to stderr
-// (DESIGN.md §3): text or JSON, a level, and every attribute value passed
+// (docs/design.md §3): text or JSON, a level, and every attribute value passed
 // through redact.Scrub, so a secret that slips into an error still never
 // reaches the log.
 //

@@ -1,5 +1,5 @@
 // Package publish writes a set of files into a directory all or nothing
-// (DESIGN.md §5), in the shape of a Kubernetes Secret or ConfigMap volume:
+// (docs/design.md §5), in the shape of a Kubernetes Secret or ConfigMap volume:
 //
 //	dir/..2026_11_25_11_30_00.123456789/   the files of one version
 //	dir/..data -> ..2026_11_25_11_30_00.123456789

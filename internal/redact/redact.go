@@ -1,5 +1,5 @@
 // Package redact keeps secrets out of everything initbox prints: log lines,
-// error messages and the termination message (DESIGN.md §6).
+// error messages and the termination message (docs/design.md §6).
 //
 // Two mechanisms work together:
 //

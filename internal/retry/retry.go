@@ -1,5 +1,5 @@
 // Package retry is the one retry layer every initbox command uses
-// (DESIGN.md §4): exponential backoff with jitter on cenkalti/backoff/v4, the
+// (docs/design.md §4): exponential backoff with jitter on cenkalti/backoff/v4, the
 // first try immediately, no elapsed-time limit of its own (the context
 // decides), one deadline per attempt, and the last real error kept and
 // reported when the context ends.

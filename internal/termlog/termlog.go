@@ -1,6 +1,6 @@
 // Package termlog writes the termination message: one secret-free line that
 // Kubernetes shows in `kubectl describe pod` when a container fails
-// (DESIGN.md §2).
+// (docs/design.md §2).
 //
 //	termlog.Write("", "wait: timed out after 5m0s waiting for tcp://db:5432")
 package termlog

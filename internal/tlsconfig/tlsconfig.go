@@ -1,5 +1,5 @@
 // Package tlsconfig builds the *tls.Config every initbox client uses
-// (DESIGN.md §7): verification always on unless InsecureSkipVerify is asked
+// (docs/design.md §7): verification always on unless InsecureSkipVerify is asked
 // for (and then a warning is logged each time), an optional CA bundle, client
 // certificates and a server name override.
 //
