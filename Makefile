@@ -23,7 +23,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
+.PHONY: fuzz help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,7 +31,14 @@ help: ## list the targets
 build: ## build the static binary into build/initbox
 	CGO_ENABLED=0 $(GO) build -trimpath -tags "$(BUILD_TAGS)" -ldflags "$(LDFLAGS)" -o build/initbox ./cmd/initbox
 
-test: deps-test unit e2e ## everything: unit and integration tests against real servers, then e2e on Docker (what CI runs)
+test: deps-test unit fuzz e2e ## everything: unit and integration tests against real servers, the fuzzers, then e2e on Docker (what CI runs)
+
+# The fuzz targets of what stands between remote input and the disk, each
+# for a bounded time (their committed corpora run in every go test too).
+FUZZTIME ?= 20s
+fuzz: ## run the name check's and the link resolver's fuzzers for $(FUZZTIME) each
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckName$$' -fuzztime $(FUZZTIME) ./internal/publish
+	$(GO) test -run '^$$' -fuzz '^FuzzResolve$$' -fuzztime $(FUZZTIME) ./internal/publish
 
 short: ## the tests that need no server, Docker or package (go test -short; under 2 minutes)
 	$(GO) test -short -count=1 ./...

@@ -1,10 +1,8 @@
 package fetch
 
 import (
-	"fmt"
 	"io/fs"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -14,26 +12,6 @@ import (
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/tlsconfig"
 )
-
-// parseSize reads 16777216, 16M, 16MiB, 16MB (binary units throughout).
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size")
-	}
-	return n * mult, nil
-}
 
 // Defaults for the command line.
 const (
@@ -47,7 +25,7 @@ const (
 // package that knows about the command line.
 func Command() *cli.Command {
 	var c Config
-	var mode, partSize string
+	var mode, partSize, maxBytes string
 	var tls tlsconfig.Options
 	var include, exclude cli.StringSlice
 	env := func(flag string) []string { return clix.Env("fetch", flag) }
@@ -65,6 +43,8 @@ func Command() *cli.Command {
 		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "objects: part size for ranged parallel downloads of large objects", EnvVars: env("part-size"), Destination: &partSize, Category: "Objects"},
 		&cli.StringSliceFlag{Name: "include", Usage: "objects: under a prefix, only names matching this glob (*, ?, ** across /; repeatable)", EnvVars: env("include"), Destination: &include, Category: "Objects"},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "objects: under a prefix, skip names matching this glob (repeatable)", EnvVars: env("exclude"), Destination: &exclude, Category: "Objects"},
+		&cli.StringFlag{Name: "max-bytes", Value: "10GiB", Usage: "objects: refuse references that list more bytes than this, before downloading", EnvVars: env("max-bytes"), Destination: &maxBytes, Category: "Objects"},
+		&cli.IntFlag{Name: "max-objects", Value: DefaultMaxObjects, Usage: "objects: refuse references that list more objects than this", EnvVars: env("max-objects"), Destination: &c.MaxObjects, Category: "Objects"},
 	)
 	// Each source brings its own flags, prefixed with its scheme.
 	c.Sources = map[string]source.Options{}
@@ -126,8 +106,11 @@ Examples:
 				return exitcode.Usagef("--mode %q: want octal permission bits, e.g. 0600 or 0640", mode)
 			}
 			c.Mode = fs.FileMode(m)
-			if c.PartSize, err = parseSize(partSize); err != nil {
+			if c.PartSize, err = clix.ParseSize(partSize); err != nil {
 				return exitcode.Usagef("--part-size %q: want a size like 16MiB or 8M", partSize)
+			}
+			if c.MaxBytes, err = clix.ParseSize(maxBytes); err != nil {
+				return exitcode.Usagef("--max-bytes %q: want a size like 10GiB or 500M", maxBytes)
 			}
 			c.TLS = tls
 			c.Include, c.Exclude = include.Value(), exclude.Value()

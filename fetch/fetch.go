@@ -70,6 +70,11 @@ type Config struct {
 	// Include and Exclude filter the objects under a prefix by their
 	// relative name (globs: * and ? within a path element, ** across).
 	Include, Exclude []string
+	// MaxBytes and MaxObjects cap what object references may bring, as
+	// listed (after --include/--exclude), before anything is downloaded; 0
+	// means DefaultMaxBytes, DefaultMaxObjects.
+	MaxBytes   int64
+	MaxObjects int
 	// ProgressEvery is how often a transfer in progress is logged (objects,
 	// bytes, rate, ETA); 0 means every 5 s.
 	ProgressEvery time.Duration
@@ -164,8 +169,8 @@ func (c Config) makeSources(ctx context.Context, p *plan, load bool) error {
 // checkObjects settles the format of object references (written as they
 // are: one file, or a tree) and checks the download options.
 func (c Config) checkObjects(p *plan) error {
-	if c.Concurrency < 0 || c.PartSize < 0 {
-		return errors.New("--concurrency and --part-size must not be negative")
+	if c.Concurrency < 0 || c.PartSize < 0 || c.MaxBytes < 0 || c.MaxObjects < 0 {
+		return errors.New("--concurrency, --part-size, --max-bytes and --max-objects must not be negative")
 	}
 	if c.PartSize != 0 && c.PartSize < 5<<20 {
 		return errors.New("--part-size: at least 5 MiB")

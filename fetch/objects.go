@@ -31,7 +31,11 @@ import (
 const (
 	DefaultConcurrency = 16
 	DefaultPartSize    = 16 << 20
-	manifestName       = "..initbox-manifest.json"
+	// What a pod's volume survives unless told otherwise: larger trees of
+	// objects (models) raise --max-bytes.
+	DefaultMaxBytes   = 10 << 30
+	DefaultMaxObjects = 100_000
+	manifestName      = "..initbox-manifest.json"
 )
 
 // manifest records what a directory (or a file's sidecar) holds, so that a
@@ -57,6 +61,13 @@ func (e manifestEntry) same(o source.Object) bool {
 // runObjects lists every object reference, then downloads and publishes.
 func (c Config) runObjects(ctx context.Context, p *plan) error {
 	sources := p.sources
+	maxBytes, maxObjects := c.MaxBytes, c.MaxObjects
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	if maxObjects == 0 {
+		maxObjects = DefaultMaxObjects
+	}
 	policy := func(name string) retry.Policy { return c.policy(ctx, name) }
 	var objs []source.Object
 	for _, r := range p.refs {
@@ -64,7 +75,7 @@ func (c Config) runObjects(ctx context.Context, p *plan) error {
 		var listed []source.Object
 		err := retry.Do(ctx, policy(r.Display), func(ctx context.Context) error {
 			var err error
-			listed, err = src.List(ctx, r)
+			listed, err = src.List(ctx, r, maxObjects)
 			return err
 		})
 		if errors.Is(err, source.ErrNotFound) && r.Optional {
@@ -88,6 +99,13 @@ func (c Config) runObjects(ctx context.Context, p *plan) error {
 	var total int64
 	for _, o := range objs {
 		total += o.Size
+	}
+	switch {
+	case len(objs) > maxObjects:
+		return exitcode.WithCode(exitcode.Failure, fmt.Errorf("%d objects, more than %d (--max-objects); raise it if the store is trusted; nothing is downloaded", len(objs), maxObjects))
+	case total > maxBytes:
+		return exitcode.WithCode(exitcode.Failure, fmt.Errorf("the objects hold %s, more than %s (--max-bytes); raise it if the store is trusted; nothing is downloaded",
+			progress.Human(total), progress.Human(maxBytes)))
 	}
 	slog.InfoContext(ctx, "listed", "objects", len(objs), "bytes", total)
 	dl := &downloader{cfg: c, sources: sources, policy: policy}
@@ -123,6 +141,9 @@ func (c Config) runObjects(ctx context.Context, p *plan) error {
 func checkLayout(objs []source.Object) error {
 	names := map[string]string{}
 	for _, o := range objs {
+		if strings.HasSuffix(o.Key, "/") {
+			return fmt.Errorf("%s: key %q ends in / but holds %d bytes (a directory marker with content): it cannot be a file; nothing is published", o.Ref, o.Key, o.Size)
+		}
 		if err := publish.CheckName(o.Name, true); err != nil {
 			return fmt.Errorf("%s: key %q: %w; nothing is published", o.Ref, o.Key, err)
 		}

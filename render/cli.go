@@ -15,7 +15,7 @@ import (
 // package that knows about the command line.
 func Command() *cli.Command {
 	var c Config
-	var mode, delims string
+	var mode, delims, maxBytes string
 	var values, data, allow, include, exclude, checks cli.StringSlice
 	env := func(flag string) []string { return clix.Env("render", flag) }
 	return &cli.Command{
@@ -65,6 +65,8 @@ Examples:
 			&cli.StringFlag{Name: "owner", Usage: "uid:gid of the written files (needs root)", EnvVars: env("owner"), Destination: &c.Owner},
 			&cli.StringSliceFlag{Name: "check", Usage: "validator run on the staged files before publishing: {{.Path}} each rendered file, {{.Dir}} the directory (repeatable)", EnvVars: env("check"), Destination: &checks},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would change (names, and a diff of files without secrets); write nothing", EnvVars: env("dry-run"), Destination: &c.DryRun},
+			&cli.StringFlag{Name: "max-bytes", Value: "64MiB", Usage: "the most read from one file, and written by all templates together (a template that loops without end stops there)", EnvVars: env("max-bytes"), Destination: &maxBytes, Category: "Limits"},
+			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "overall deadline; 0 waits forever (exit 124 when it runs out)", EnvVars: env("timeout"), Destination: &c.Timeout, Category: "Limits"},
 		},
 		Action: func(ctx *cli.Context) error {
 			args, tail := clix.Args(ctx)
@@ -72,6 +74,10 @@ Examples:
 				return exitcode.Usagef("render takes one SRC (a file, a directory, or -), got %d", len(args)+len(tail))
 			}
 			c.Src = args[0]
+			var err error
+			if c.MaxBytes, err = clix.ParseSize(maxBytes); err != nil || c.MaxBytes == 0 {
+				return exitcode.Usagef("--max-bytes %q: want a size like 64MiB or 500K", maxBytes)
+			}
 			if mode != "" {
 				m, err := strconv.ParseUint(mode, 8, 32)
 				if err != nil || m > 0o777 || m == 0 {

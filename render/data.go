@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"github.com/joho/godotenv"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/publish"
 	"github.com/initbox/initbox/internal/redact"
 )
 
@@ -85,7 +88,7 @@ func formatOf(path string) (string, error) {
 }
 
 // load reads a layer; a missing optional layer is (nil, nil).
-func (l layer) load() (any, error) {
+func (l layer) load(max int64) (any, error) {
 	fi, err := os.Stat(l.path)
 	if errors.Is(err, fs.ErrNotExist) && l.optional {
 		return nil, nil
@@ -98,12 +101,15 @@ func (l layer) load() (any, error) {
 		if format != "" && format != "dir" {
 			return nil, fmt.Errorf("%s is a directory, not %s", l.path, format)
 		}
-		return readDirMap(l.path)
+		return readDirMap(l.path, max)
 	}
 	if format == "" {
 		if format, err = formatOf(l.path); err != nil {
 			return nil, err
 		}
+	}
+	if fi.Size() > max {
+		return nil, exitcode.WithCode(exitcode.Failure, tooLarge(l.path, max))
 	}
 	b, err := os.ReadFile(l.path)
 	if err != nil {
@@ -111,7 +117,8 @@ func (l layer) load() (any, error) {
 	}
 	v, err := decode(format, b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", l.path, format, err)
+		// Bad content is a failure (exit 1), not a usage error.
+		return nil, exitcode.WithCode(exitcode.Failure, fmt.Errorf("%s: %s: %w", l.path, format, err))
 	}
 	return v, nil
 }
@@ -139,6 +146,9 @@ func decode(format string, b []byte) (any, error) {
 		}
 		return normalize(v), nil
 	case "toml":
+		if err := checkDepth(b); err != nil {
+			return nil, err
+		}
 		var v map[string]any
 		if err := toml.Unmarshal(b, &v); err != nil {
 			return nil, err
@@ -210,11 +220,33 @@ func jsonError(b []byte, err error) error {
 
 // readDirMap reads a directory as a map of file name to content: the shape
 // of a Kubernetes Secret or ConfigMap volume, and of what `fetch` writes.
-// Hidden names (..data, the versions, manifests) are skipped; the top-level
-// links are followed; subdirectories become nested maps. Every value is
-// registered as a secret: a Secret volume holds secrets.
-func readDirMap(dir string) (map[string]any, error) {
-	entries, err := os.ReadDir(dir)
+// Hidden names (..data, the versions, manifests) are skipped; links are
+// followed where they stay inside the directory (the volume's NAME ->
+// ..data/NAME), never out of it or round in a loop; subdirectories become
+// nested maps. Every value is registered as a secret: a Secret volume holds
+// secrets. A file larger than max is refused.
+func readDirMap(dir string, max int64) (map[string]any, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return readDirMapAt(root, dir, ".", max, 0)
+}
+
+// maxDirDepth bounds the nesting of a directory read as a map.
+const maxDirDepth = 64
+
+func readDirMapAt(root *os.Root, dir, rel string, max int64, depth int) (map[string]any, error) {
+	if depth > maxDirDepth {
+		return nil, fmt.Errorf("%s: directories nested more than %d deep", filepath.Join(dir, rel), maxDirDepth)
+	}
+	f, err := root.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -223,20 +255,33 @@ func readDirMap(dir string) (map[string]any, error) {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		p := filepath.Join(dir, e.Name())
-		fi, err := os.Stat(p)
+		at := path.Join(rel, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 {
+			to, err := publish.Resolve(root, at)
+			if err != nil {
+				return nil, exitcode.WithCode(exitcode.Failure, fmt.Errorf("%s: %w", dir, err))
+			}
+			if to == "." || to == rel || strings.HasPrefix(rel+"/", to+"/") {
+				return nil, exitcode.WithCode(exitcode.Failure, fmt.Errorf("%s: the link %s leads back to %s (a loop); refused", dir, at, to))
+			}
+			at = to
+		}
+		fi, err := root.Stat(at)
 		if err != nil {
 			return nil, err
 		}
 		if fi.IsDir() {
-			sub, err := readDirMap(p)
+			sub, err := readDirMapAt(root, dir, at, max, depth+1)
 			if err != nil {
 				return nil, err
 			}
 			m[e.Name()] = sub
 			continue
 		}
-		b, err := os.ReadFile(p)
+		if fi.Size() > max {
+			return nil, tooLarge(filepath.Join(dir, at), max)
+		}
+		b, err := root.ReadFile(at)
 		if err != nil {
 			return nil, err
 		}
@@ -271,14 +316,14 @@ func merge(dst, src map[string]any) map[string]any {
 }
 
 // loadValues merges the --values layers in order.
-func loadValues(args []string) (map[string]any, error) {
+func loadValues(args []string, max int64) (map[string]any, error) {
 	values := map[string]any{}
 	for _, a := range args {
 		l, err := parseLayer("--values", a, false)
 		if err != nil {
 			return nil, err
 		}
-		v, err := l.load()
+		v, err := l.load(max)
 		if err != nil {
 			return nil, fmt.Errorf("--values %s: %w", l.path, err)
 		}
@@ -295,7 +340,7 @@ func loadValues(args []string) (map[string]any, error) {
 }
 
 // loadData reads the --data layers into a map by name.
-func loadData(args []string) (map[string]any, error) {
+func loadData(args []string, max int64) (map[string]any, error) {
 	data := map[string]any{}
 	for _, a := range args {
 		l, err := parseLayer("--data", a, true)
@@ -305,7 +350,7 @@ func loadData(args []string) (map[string]any, error) {
 		if _, dup := data[l.name]; dup {
 			return nil, fmt.Errorf("--data %s: the name is given twice", l.name)
 		}
-		v, err := l.load()
+		v, err := l.load(max)
 		if err != nil {
 			return nil, fmt.Errorf("--data %s: %w", l.name, err)
 		}

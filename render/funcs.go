@@ -23,9 +23,10 @@ const maxIncludeDepth = 1000
 // reach outside the declared data (getHostByName resolves DNS; env and
 // expandenv read the whole environment), plus Helm's names. t is the
 // template set include and tpl work in, set once it is parsed.
-func funcs(env map[string]string, prefix string, t **template.Template) template.FuncMap {
+func funcs(env map[string]string, prefix string, t **template.Template, b *budget) template.FuncMap {
 	f := sprig.TxtFuncMap()
 	delete(f, "getHostByName")
+	boundFuncs(f, b)
 	f["env"] = func(name string) (string, error) {
 		if !strings.HasPrefix(name, prefix) {
 			return "", fmt.Errorf("env %q: only variables starting with %q are visible (--env-prefix)", name, prefix)
@@ -82,9 +83,9 @@ func funcs(env map[string]string, prefix string, t **template.Template) template
 			return "", fmt.Errorf("include %q: more than %d nested includes (a template that includes itself?)", name, maxIncludeDepth)
 		}
 		defer depth.Add(-1)
-		var b strings.Builder
-		err := (*t).ExecuteTemplate(&b, name, data)
-		return b.String(), err
+		w := &budgetWriter{budget: b}
+		err := (*t).ExecuteTemplate(w, name, data)
+		return w.buf.String(), err
 	}
 	f["tpl"] = func(text string, data any) (string, error) {
 		if depth.Add(1) > maxIncludeDepth {
@@ -100,9 +101,9 @@ func funcs(env map[string]string, prefix string, t **template.Template) template
 		if err != nil {
 			return "", fmt.Errorf("tpl: %w", err)
 		}
-		var b strings.Builder
-		err = c.Execute(&b, data)
-		return b.String(), err
+		w := &budgetWriter{budget: b}
+		err = c.Execute(w, data)
+		return w.buf.String(), err
 	}
 	return f
 }

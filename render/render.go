@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
@@ -36,6 +37,7 @@ import (
 	"github.com/initbox/initbox/internal/atomicfile"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/glob"
+	"github.com/initbox/initbox/internal/limit"
 	"github.com/initbox/initbox/internal/publish"
 	"github.com/initbox/initbox/internal/redact"
 )
@@ -82,6 +84,11 @@ type Config struct {
 	Checks []string
 	// DryRun prints what would change and writes nothing.
 	DryRun bool
+	// MaxBytes bounds what is read from one file and what all outputs
+	// take together; 0 means DefaultMaxBytes. Timeout bounds the render
+	// (0: none): a template is a program, and may loop.
+	MaxBytes int64
+	Timeout  time.Duration
 
 	Stdin  io.Reader
 	Stdout io.Writer
@@ -170,18 +177,12 @@ func Run(ctx context.Context, c Config) error {
 	if !dirOut && strings.HasSuffix(c.Out, "/") {
 		c.Out += path.Base(inputs[0].name) // one template into a directory
 	}
-	values, err := loadValues(c.Values)
-	if err != nil {
-		return exitcode.Usage(err)
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
 	}
-	data, err := loadData(c.Data)
+	outs, err := c.render(ctx, inputs)
 	if err != nil {
-		return exitcode.Usage(err)
-	}
-	env := environ(c.Env, c.EnvPrefix)
-	outs, err := c.renderAll(inputs, values, data, env)
-	if err != nil {
-		return exitcode.WithCode(exitcode.Failure, err)
+		return err
 	}
 	switch {
 	case c.Out == "-":
@@ -201,6 +202,53 @@ func Run(ctx context.Context, c Config) error {
 		return c.publishDir(ctx, outs, owner)
 	}
 	return c.publishFile(ctx, outs[0], owner)
+}
+
+// render loads the data and renders every input, within --timeout: a
+// template is a program and may loop (range over 10^15), and Go cannot stop
+// one from outside, so past the deadline render returns and the process
+// ends with it.
+func (c Config) render(ctx context.Context, inputs []input) ([]output, error) {
+	type result struct {
+		outs []output
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = exitcode.WithCode(exitcode.Failure, fmt.Errorf("rendering failed: %v", p))
+			}
+			done <- r
+		}()
+		values, err := loadValues(c.Values, c.MaxBytes)
+		if err != nil {
+			r.err = exitcode.Usage(err)
+			return
+		}
+		data, err := loadData(c.Data, c.MaxBytes)
+		if err != nil {
+			r.err = exitcode.Usage(err)
+			return
+		}
+		r.outs, r.err = c.renderAll(inputs, values, data, environ(c.Env, c.EnvPrefix))
+		r.err = exitcode.WithCode(exitcode.Failure, r.err)
+	}()
+	var deadline <-chan time.Time
+	if c.Timeout > 0 {
+		t := time.NewTimer(c.Timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	select {
+	case r := <-done:
+		return r.outs, r.err
+	case <-deadline:
+		return nil, exitcode.WithCode(exitcode.Deadline, fmt.Errorf("rendering took longer than --timeout %v (a template that loops without end?); nothing is written", c.Timeout))
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
 }
 
 // publishDir publishes a tree of outputs all or nothing, after the checks
@@ -296,6 +344,11 @@ func (c Config) inputs() ([]input, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("source %s: %w", c.Src, unwrapPath(err))
 	}
+	tree, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, false, fmt.Errorf("source %s: %w", c.Src, unwrapPath(err))
+	}
+	defer tree.Close()
 	var ins []input
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -317,7 +370,12 @@ func (c Config) inputs() ([]input, bool, error) {
 		}
 		var mode fs.FileMode // a regular file's comes with its read (fstat)
 		if !d.Type().IsRegular() {
-			fi, err := os.Stat(p) // follows links, as a ConfigMap volume needs
+			// A link is followed, as a ConfigMap volume needs, but only
+			// where it stays inside the source tree.
+			if p, err = followInside(tree, root, rel, d); err != nil {
+				return fmt.Errorf("source %s: %w", c.Src, err)
+			}
+			fi, err := os.Stat(p)
 			if err != nil {
 				return err
 			}
@@ -368,8 +426,9 @@ func unwrapPath(err error) error {
 func (c Config) renderAll(ins []input, values, data map[string]any, env map[string]string) ([]output, error) {
 	var set *template.Template
 	var fm template.FuncMap
+	out := newBudget(c.MaxBytes)
 	if !c.Envsubst {
-		fm = funcs(env, c.EnvPrefix, &set)
+		fm = funcs(env, c.EnvPrefix, &set, out)
 		set = template.New("").Option("missingkey=error").Funcs(fm)
 		if c.LeftDelim != "" {
 			set.Delims(c.LeftDelim, c.RightDelim)
@@ -415,25 +474,30 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 		in := ins[i]
 		outs[i] = output{input: in, data: contents[i]}
 		if !in.template {
-			if err := checkSyntax(outs[i]); err != nil {
+			if err := out.take(len(contents[i])); err != nil {
+				failed[i] = in.name + ": " + err.Error()
+			} else if err := checkSyntax(outs[i]); err != nil {
 				failed[i] = err.Error()
 			}
 			return
 		}
 		if c.Envsubst {
 			s, err := envsubst(in.tmpl, string(contents[i]), env, allowed)
+			if err == nil {
+				err = out.take(len(s))
+			}
 			if err != nil {
 				failed[i] = err.Error()
 				return
 			}
 			outs[i].data = []byte(s)
 		} else {
-			var b bytes.Buffer
-			if err := set.ExecuteTemplate(&b, in.tmpl, root); err != nil {
+			w := &budgetWriter{budget: out}
+			if err := set.ExecuteTemplate(w, in.tmpl, root); err != nil {
 				failed[i] = tidy(err)
 				return
 			}
-			outs[i].data = b.Bytes()
+			outs[i].data = w.buf.Bytes()
 		}
 		if err := checkSyntax(outs[i]); err != nil {
 			failed[i] = err.Error()
@@ -488,14 +552,23 @@ var builtinNames = map[string]any{
 func parallel(n int, f func(int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	var panicked atomic.Value
 	for range min(n, runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					panicked.CompareAndSwap(nil, fmt.Sprint(p))
+				}
+			}()
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
 				f(i)
 			}
 		})
 	}
 	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(p) // on the caller's goroutine, where render recovers it
+	}
 }
 
 // read returns a template's or file's content, and a file's mode.
@@ -505,10 +578,18 @@ func (c Config) read(in input) ([]byte, fs.FileMode, error) {
 		if r == nil {
 			r = os.Stdin
 		}
-		b, err := io.ReadAll(r)
+		b, err := io.ReadAll(limit.Reader(r, c.MaxBytes, func() error { return tooLarge("stdin", c.MaxBytes) }))
 		return b, 0, err
 	}
-	return readFile(in.src)
+	b, mode, err := readFile(in.src)
+	if err == nil && int64(len(b)) > c.MaxBytes {
+		err = tooLarge(in.src, c.MaxBytes)
+	}
+	return b, mode, err
+}
+
+func tooLarge(what string, max int64) error {
+	return fmt.Errorf("%s is larger than %d bytes (--max-bytes); raise it if it is meant to be", what, max)
 }
 
 // readFile is os.ReadFile on a plain descriptor (open, fstat, read, close:
@@ -556,6 +637,11 @@ func (c Config) parsePartials(set *template.Template) error {
 	if c.Partials == "" {
 		return nil
 	}
+	tree, err := os.OpenRoot(c.Partials)
+	if err != nil {
+		return fmt.Errorf("--partials: %w", err)
+	}
+	defer tree.Close()
 	return filepath.WalkDir(c.Partials, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("--partials: %w", err)
@@ -563,11 +649,14 @@ func (c Config) parsePartials(set *template.Template) error {
 		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
 			return nil
 		}
+		rel, _ := filepath.Rel(c.Partials, p)
+		if p, err = followInside(tree, c.Partials, filepath.ToSlash(rel), d); err != nil {
+			return fmt.Errorf("--partials: %w", err)
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(c.Partials, p)
 		if _, err := set.New(filepath.ToSlash(rel)).Parse(string(b)); err != nil {
 			return fmt.Errorf("--partials: %s", tidy(err))
 		}
@@ -575,10 +664,38 @@ func (c Config) parsePartials(set *template.Template) error {
 	})
 }
 
+// followInside returns the path of a tree's entry to read: itself, or, for
+// a link, where it leads through the tree's links — refused when that is
+// outside the tree (a link to /etc, or through d -> ..).
+func followInside(tree *os.Root, dir, rel string, d fs.DirEntry) (string, error) {
+	if d.Type()&fs.ModeSymlink == 0 {
+		return filepath.Join(dir, rel), nil
+	}
+	to, err := publish.Resolve(tree, rel)
+	if err != nil {
+		return "", exitcode.WithCode(exitcode.Failure, fmt.Errorf("%w; render reads only what is inside its source tree", err))
+	}
+	return filepath.Join(dir, to), nil
+}
+
 // tidy drops text/template's "template: " prefix: the message starts with
 // the template's name, line and column.
+// A template that includes itself nests text/template's messages a
+// thousand deep, the cause last: it goes first, with where the chain began.
 func tidy(err error) string {
-	return strings.TrimPrefix(err.Error(), "template: ")
+	msg := strings.TrimPrefix(err.Error(), "template: ")
+	for _, fn := range []string{"include", "tpl"} {
+		sep := "error calling " + fn + ": "
+		if n := strings.Count(msg, sep); n > 2 {
+			outer := strings.TrimSuffix(msg[:strings.Index(msg, sep)], ": ")
+			inner := strings.TrimPrefix(msg[strings.LastIndex(msg, sep)+len(sep):], "template: ")
+			msg = fmt.Sprintf("%s (%d nested %s calls, the first at %s)", inner, n, fn, outer)
+		}
+	}
+	if len(msg) > 2048 {
+		msg = msg[:1024] + " … " + msg[len(msg)-1000:]
+	}
+	return msg
 }
 
 func templateErrors(errs []string, total int) error {
@@ -619,8 +736,10 @@ func checkSyntax(o output) error {
 			}
 		}
 	case ".toml":
-		var v map[string]any
-		err = toml.Unmarshal(o.data, &v)
+		if err = checkDepth(o.data); err == nil {
+			var v map[string]any
+			err = toml.Unmarshal(o.data, &v)
+		}
 	default:
 		return nil
 	}

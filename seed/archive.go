@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/initbox/initbox/internal/publish"
 	"github.com/initbox/initbox/seed/source"
 )
 
@@ -78,8 +79,10 @@ func extractTar(r io.Reader, format string, w *writer) error {
 	}
 	// The tar reader stops at the end-of-archive blocks; what follows is
 	// read too, so that gzip's CRC-32 and size (zstd's checksum) are
-	// checked: an archive that lost its last bytes is refused.
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	// checked: an archive that lost its last bytes is refused. What it
+	// holds counts against --max-bytes like the entries: a small archive
+	// with gigabytes of zeros after the tar's end stops there.
+	if _, err := io.Copy(io.Discard, &limited{r: r, w: w}); err != nil {
 		return fmt.Errorf("reading the archive: %w", cutShort(err))
 	}
 	return nil
@@ -103,13 +106,13 @@ func readTar(tr *tar.Reader, w *writer) error {
 		case tar.TypeSymlink:
 			e.Kind, e.Link = symlink, h.Linkname
 		case tar.TypeLink:
-			return fmt.Errorf("entry %q: a hard link (to %q); refused", h.Name, h.Linkname)
+			return fmt.Errorf("entry %q: a hard link (to %q); refused", publish.Clip(h.Name), publish.Clip(h.Linkname))
 		case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-			return fmt.Errorf("entry %q: a device or FIFO; refused", h.Name)
+			return fmt.Errorf("entry %q: a device or FIFO; refused", publish.Clip(h.Name))
 		case tar.TypeXGlobalHeader:
 			continue
 		default:
-			return fmt.Errorf("entry %q: unsupported type %q; refused", h.Name, h.Typeflag)
+			return fmt.Errorf("entry %q: unsupported type %q; refused", publish.Clip(h.Name), h.Typeflag)
 		}
 		if err := w.put(e); err != nil {
 			return cutShort(err)
@@ -138,30 +141,34 @@ func extractZip(f *os.File, w *writer) error {
 	}
 	for _, zf := range zr.File {
 		mode := zf.Mode()
-		e := entry{Entry: source.Entry{Name: zf.Name, Mode: mode.Perm(), Size: -1}}
+		size := int64(-1)
+		if zf.UncompressedSize64 <= 1<<62 {
+			size = int64(zf.UncompressedSize64) // what the header declares; reads are counted too
+		}
+		e := entry{Entry: source.Entry{Name: zf.Name, Mode: mode.Perm(), Size: size}}
 		switch {
 		case mode.IsDir():
 			e.Kind = dir
 		case mode&fs.ModeSymlink != 0:
 			rc, err := zf.Open()
 			if err != nil {
-				return fmt.Errorf("entry %q: %w", zf.Name, err)
+				return fmt.Errorf("entry %q: %w", publish.Clip(zf.Name), err)
 			}
-			b, err := io.ReadAll(io.LimitReader(rc, 4096))
+			b, err := io.ReadAll(io.LimitReader(rc, publish.MaxLinkTarget+1)) // linkComponents refuses one longer
 			rc.Close()
 			if err != nil {
-				return fmt.Errorf("entry %q: %w", zf.Name, err)
+				return fmt.Errorf("entry %q: %w", publish.Clip(zf.Name), err)
 			}
 			e.Kind, e.Link = symlink, string(b)
 		case mode.IsRegular():
 			e.Kind = file
 		default:
-			return fmt.Errorf("entry %q: not a file, directory or link (%v); refused", zf.Name, mode.Type())
+			return fmt.Errorf("entry %q: not a file, directory or link (%v); refused", publish.Clip(zf.Name), mode.Type())
 		}
 		if e.Kind == file {
 			rc, err := zf.Open()
 			if err != nil {
-				return fmt.Errorf("entry %q: %w", zf.Name, err)
+				return fmt.Errorf("entry %q: %w", publish.Clip(zf.Name), err)
 			}
 			e.Body = rc
 			err = w.put(e)

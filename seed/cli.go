@@ -17,7 +17,7 @@ import (
 // package that knows about the command line.
 func Command() *cli.Command {
 	var c Config
-	var chmod string
+	var chmod, maxBytes string
 	var tls tlsconfig.Options
 	env := func(flag string) []string { return clix.Env("seed", flag) }
 	flags := []cli.Flag{
@@ -29,8 +29,8 @@ func Command() *cli.Command {
 		&cli.BoolFlag{Name: "force", Usage: "seed even when the target already holds this source", EnvVars: env("force"), Destination: &c.Force},
 		&cli.StringFlag{Name: "chown", Usage: "uid:gid of everything written (as root; ignored with a note otherwise)", EnvVars: env("chown"), Destination: &c.Chown},
 		&cli.StringFlag{Name: "chmod", Usage: "mode of every file (octal; default: each entry's own)", EnvVars: env("chmod"), Destination: &chmod},
-		&cli.Int64Flag{Name: "max-bytes", Value: DefaultMaxBytes, Usage: "refuse a source that expands to more bytes (zip bombs)", EnvVars: env("max-bytes"), Destination: &c.MaxBytes},
-		&cli.Int64Flag{Name: "max-entries", Value: DefaultMaxEntries, Usage: "refuse a source with more entries", EnvVars: env("max-entries"), Destination: &c.MaxEntries},
+		&cli.StringFlag{Name: "max-bytes", Value: "4GiB", Usage: "refuse a source that expands to more bytes (what is written, a sparse file's holes included; a download or a clone counts too)", EnvVars: env("max-bytes"), Destination: &maxBytes},
+		&cli.Int64Flag{Name: "max-entries", Value: DefaultMaxEntries, Usage: "refuse a source with more entries (files, directories, links)", EnvVars: env("max-entries"), Destination: &c.MaxEntries},
 		&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "overall deadline; 0 waits forever (exit 124 when it runs out)", EnvVars: env("timeout"), Destination: &c.Timeout, Category: "Timing"},
 	}
 	flags = append(flags, clix.BackoffFlags("seed", &c.Interval, &c.MaxInterval, 250*time.Millisecond, 5*time.Second)...)
@@ -76,6 +76,10 @@ Examples:
 				return exitcode.Usagef("seed takes SOURCE and TARGET, got %d arguments", len(args)+len(tail))
 			}
 			c.Src, c.Target = args[0], args[1]
+			var err error
+			if c.MaxBytes, err = clix.ParseSize(maxBytes); err != nil {
+				return exitcode.Usagef("--max-bytes %q: want a size like 4GiB or 500M", maxBytes)
+			}
 			if chmod != "" {
 				m, err := strconv.ParseUint(chmod, 8, 32)
 				if err != nil || m > 0o777 || m == 0 {

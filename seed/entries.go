@@ -72,24 +72,54 @@ func (w *writer) target(name string) (string, error) {
 
 var _ source.Writer = (*writer)(nil)
 
+// Scratch is a private directory of the stage, removed before the publish.
+func (w *writer) Scratch() (string, error) { return w.stage.Scratch() }
+
+// Budget is what is left under --max-bytes.
+func (w *writer) Budget() int64 { return w.cfg.MaxBytes - w.bytes }
+
 // Put writes one entry of a registered source.
 func (w *writer) Put(e source.Entry) error { return w.put(entry{Entry: e}) }
 
-// put writes one entry.
+// put writes one entry; an error it makes itself names the entry.
 func (w *writer) put(e entry) error {
+	err := w.write(e)
+	var named *entryError
+	if err == nil || errors.As(err, &named) {
+		return err
+	}
+	return &entryError{name: e.Name, err: err}
+}
+
+// entryError is an error of one entry, named once.
+type entryError struct {
+	name string
+	err  error
+}
+
+func (e *entryError) Error() string {
+	if e.name == "" {
+		return e.err.Error() // a queued copy's: its file is named in it
+	}
+	return fmt.Sprintf("entry %q: %v", publish.Clip(e.name), e.err)
+}
+func (e *entryError) Unwrap() error { return e.err }
+
+// write writes one entry, unnamed.
+func (w *writer) write(e entry) error {
 	name, err := w.target(e.Name)
 	if errors.Is(err, errSkip) {
 		return nil
 	}
 	if err := publish.CheckName(name, true); err != nil {
-		return fmt.Errorf("entry %q: %w", e.Name, err)
+		return err
 	}
 	// A link may point anywhere inside the tree, but nothing is written
 	// through one: a file under a name whose parent is a link would land
 	// wherever the link leads.
 	for d := path.Dir(name); d != "."; d = path.Dir(d) {
 		if w.links[d] {
-			return fmt.Errorf("entry %q: its parent %q is a symbolic link; nothing is written through a link", e.Name, d)
+			return fmt.Errorf("its parent %q is a symbolic link; nothing is written through a link", d)
 		}
 	}
 	w.meter.Done.Add(1)
@@ -101,7 +131,7 @@ func (w *writer) put(e entry) error {
 		return w.stage.Mkdir(name)
 	case symlink:
 		if err := checkLink(name, e.Link); err != nil {
-			return fmt.Errorf("entry %q: %w", e.Name, err)
+			return err
 		}
 		w.links[name] = true
 		return w.stage.Symlink(name, e.Link)
@@ -109,6 +139,12 @@ func (w *writer) put(e entry) error {
 	mode := e.Mode.Perm()
 	if w.cfg.Chmod != 0 {
 		mode = w.cfg.Chmod
+	}
+	// A size the source declares is checked before a byte is read (a
+	// 150 MiB blob under --max-bytes 10M is refused, not inflated).
+	if e.Size > 0 && w.cfg.MaxBytes > 0 && w.bytes+e.Size > w.cfg.MaxBytes {
+		return fmt.Errorf("%d bytes, and the source would expand to more than %d bytes (--max-bytes); raise it if the source is trusted",
+			e.Size, w.cfg.MaxBytes)
 	}
 	if e.src != "" {
 		// A file of a tree: its size is known, so the limit is checked up
@@ -118,7 +154,7 @@ func (w *writer) put(e entry) error {
 		}
 		if w.copies != nil {
 			w.copies.do(func() error { return w.stage.CopyFile(name, mode, e.src, e.Size) })
-			return w.copies.failed()
+			return copied(w.copies.failed())
 		}
 		return w.stage.CopyFile(name, mode, e.src, e.Size)
 	}
@@ -130,13 +166,13 @@ func (w *writer) put(e entry) error {
 		}
 		data := w.copies.buffer(int(e.Size))
 		if _, err := io.ReadFull(e.Body, data); err != nil {
-			return fmt.Errorf("entry %q: %w", e.Name, err)
+			return err
 		}
 		if err := w.stage.Reserve(name); err != nil {
-			return fmt.Errorf("entry %q: %w", e.Name, err)
+			return err
 		}
 		w.copies.do(func() error { return w.stage.WriteReserved(name, mode, data) })
-		return w.copies.failed()
+		return copied(w.copies.failed())
 	}
 	return w.stage.WriteMode(name, mode, func(out io.Writer) error {
 		if w.buf == nil {
@@ -149,6 +185,15 @@ func (w *writer) put(e entry) error {
 	})
 }
 
+// copied marks an error of a queued copy, which may be another entry's (the
+// stage named its file), so that put does not name this entry for it.
+func copied(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &entryError{name: "", err: err}
+}
+
 // checkLink refuses a link target that is absolute or leads outside the
 // tree from where the link is. Chains (a -> b, b -> ../..) are refused at
 // the link that leaves.
@@ -157,12 +202,12 @@ func checkLink(name, target string) error {
 	case target == "":
 		return errors.New("empty link target")
 	case strings.ContainsRune(target, 0) || strings.ContainsRune(target, '\\'):
-		return fmt.Errorf("link target %q: NUL or backslash", target)
+		return fmt.Errorf("link target %q: NUL or backslash", publish.Clip(target))
 	case path.IsAbs(target):
-		return fmt.Errorf("link to %q: absolute links lead out of the target", target)
+		return fmt.Errorf("link to %q: absolute links lead out of the target", publish.Clip(target))
 	}
 	if to := path.Join(path.Dir(name), target); to == ".." || strings.HasPrefix(to, "../") {
-		return fmt.Errorf("link to %q leads out of the target", target)
+		return fmt.Errorf("link to %q leads out of the target", publish.Clip(target))
 	}
 	return nil
 }

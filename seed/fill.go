@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/limit"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/internal/tlsconfig"
@@ -36,18 +38,28 @@ func (c Config) fill(ctx context.Context, o origin, w *writer, isDir bool, forma
 	}
 	defer body.Close()
 	h := sha256.New()
-	tee := io.TeeReader(netReader{body}, h)
+	// The archive's own bytes are capped too: nothing from the source is
+	// read past --max-bytes (a stream that never ends, a zip to spool).
+	tee := io.TeeReader(limit.Reader(netReader{body}, c.MaxBytes, func() error {
+		return fmt.Errorf("%s: the archive is %w; raise it if the source is trusted", o.display, errTooLarge)
+	}), h)
 	if format == Zip {
-		// zip needs random access: spool it into the target (the only place
-		// known to be writable; a fixed hidden name, so a killed run's copy
-		// is overwritten), verify, then read it.
-		tmp, err := os.Create(filepath.Join(c.Target, "..initbox-seed-download.zip"))
+		// zip needs random access: spool it into a scratch directory of the
+		// stage (unpredictable, private, gone before the publish), within
+		// --max-bytes, verify, then read it.
+		scratch, err := w.stage.Scratch()
 		if err != nil {
 			return "", err
 		}
-		defer os.Remove(tmp.Name())
+		tmp, err := os.OpenFile(filepath.Join(scratch, "download.zip"), os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return "", err
+		}
 		defer tmp.Close()
 		if _, err := io.Copy(tmp, tee); err != nil {
+			if errors.Is(err, errTooLarge) {
+				return "", permanent(err)
+			}
 			return "", fmt.Errorf("downloading %s: %w", o.display, err)
 		}
 		sum := hex.EncodeToString(h.Sum(nil))
@@ -74,6 +86,8 @@ func (c Config) fill(ctx context.Context, o origin, w *writer, isDir bool, forma
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+var errTooLarge = errors.New("larger than --max-bytes")
 
 // transportError marks an error of the download, not of the archive: the
 // download is started again.
@@ -148,13 +162,23 @@ func (a *httpArchive) Open(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, retry.Permanent(exitcode.Usage(err))
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
+	// The archive's own bytes, as the server has them: Go's client would
+	// otherwise ask for gzip and decode it silently, so that a few hundred
+	// KiB on the wire became gigabytes before any cap saw them.
+	client := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment, DisableCompression: true},
+		CheckRedirect: checkRedirect,
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url.String(), nil)
 	if err != nil {
 		return nil, retry.Permanent(err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if retry.IsPermanent(err) && errors.As(err, &ue) {
+			return nil, exitcode.WithCode(exitcode.Failure, ue.Err) // ue's text holds the URL unredacted
+		}
 		if tlsconfig.IsVerificationError(err) {
 			return nil, retry.Permanent(fmt.Errorf("%s: %v; trust its CA with --ca-file", a, redact.Scrub(err.Error())))
 		}
@@ -169,6 +193,20 @@ func (a *httpArchive) Open(ctx context.Context) (io.ReadCloser, error) {
 		return nil, retry.Permanent(exitcode.WithCode(exitcode.Failure, err))
 	}
 	return resp.Body, nil
+}
+
+// checkRedirect follows up to 10 redirects, to http(s) only and never from
+// https to http; a refused one fails at once (waiting cannot fix it).
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	switch prev := via[len(via)-1].URL; {
+	case len(via) >= 10:
+		return retry.Permanent(fmt.Errorf("%s: more than 10 redirects", redact.URL(via[0].URL)))
+	case req.URL.Scheme != "https" && req.URL.Scheme != "http":
+		return retry.Permanent(fmt.Errorf("%s: redirected to %s; only http(s) is followed", redact.URL(via[0].URL), redact.URL(req.URL)))
+	case prev.Scheme == "https" && req.URL.Scheme == "http":
+		return retry.Permanent(fmt.Errorf("%s: redirected from https to plain http (%s); refused", redact.URL(via[0].URL), redact.URL(req.URL)))
+	}
+	return nil
 }
 
 func fileDigest(path string) (string, error) {

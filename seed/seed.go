@@ -34,8 +34,9 @@ import (
 
 // Defaults.
 const (
-	DefaultMaxBytes   = 16 << 30
-	DefaultMaxEntries = 1_000_000
+	// What a pod's volume survives unless told otherwise.
+	DefaultMaxBytes   = 4 << 30
+	DefaultMaxEntries = 200_000
 	markerName        = "..initbox-seed.json"
 )
 
@@ -347,6 +348,10 @@ func (c Config) fillStage(ctx context.Context, o origin, j job, w *writer, s *pu
 				fmt.Errorf("%s: sha256 %s, want %s (--sha256); nothing is published", o.display, sum, c.SHA256)))
 		}
 		digest = sum
+	}
+	// Every link of the finished tree, resolved through the links it holds.
+	if err := s.CheckLinks(); err != nil {
+		return permanent(err)
 	}
 	b, _ := json.MarshalIndent(marker{Source: o.display, Kind: o.kind, Digest: digest, Ref: j.ref,
 		Files: w.entries, Bytes: w.bytes, SeededAt: time.Now().UTC()}, "", "  ")

@@ -100,7 +100,7 @@ func (s *Source) Open(ctx context.Context) error { return s.c.Open(ctx) }
 func (s *Source) Close(context.Context) error { return nil }
 
 // List returns the objects a reference names.
-func (s *Source) List(ctx context.Context, ref source.Ref) ([]source.Object, error) {
+func (s *Source) List(ctx context.Context, ref source.Ref, max int) ([]source.Object, error) {
 	bucket, key := ref.URL.Host, strings.TrimPrefix(ref.URL.Path, "/")
 	c, err := s.c.For(ctx, bucket)
 	if err != nil {
@@ -130,10 +130,18 @@ func (s *Source) List(ctx context.Context, ref source.Ref) ([]source.Object, err
 	}
 	var objs []source.Object
 	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(key)})
-	for p.HasMorePages() {
+	for pages := 0; p.HasMorePages(); pages++ {
+		// Every page but a store's last holds at least one key: more pages
+		// than objects allowed is a listing that does not end.
+		if pages > max {
+			return nil, retry.Permanent(fmt.Errorf("listing the prefix: more than %d pages; the store's listing does not end: %w", max, source.ErrTooMany))
+		}
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, classify(err, "", "listing the prefix")
+		}
+		if len(objs)+len(page.Contents) > max {
+			return nil, retry.Permanent(fmt.Errorf("more than %d objects under the prefix (--max-objects): %w", max, source.ErrTooMany))
 		}
 		for _, o := range page.Contents {
 			k := aws.ToString(o.Key)
@@ -188,18 +196,19 @@ func (s *Source) Get(ctx context.Context, obj source.Object, off, n int64, w io.
 			w = io.MultiWriter(w, md5sum)
 		}
 	}
+	want := obj.Size - off
+	if n >= 0 {
+		want = n
+	}
 	buf := bufPool.Get().(*[]byte)
-	copied, err := io.CopyBuffer(w, out.Body, *buf)
+	// Never more than the listing said: one byte more tells the difference.
+	copied, err := io.CopyBuffer(w, io.LimitReader(out.Body, want+1), *buf)
 	bufPool.Put(buf)
 	if err != nil {
 		if awss3.IsChecksumMismatch(err) {
 			return info, retry.Permanent(fmt.Errorf("s3://%s/%s: %w; the download is corrupt; nothing is published", obj.Bucket, obj.Key, err))
 		}
 		return info, fmt.Errorf("s3://%s/%s: reading: %w", obj.Bucket, obj.Key, err)
-	}
-	want := obj.Size - off
-	if n >= 0 {
-		want = n
 	}
 	if copied != want {
 		return info, fmt.Errorf("s3://%s/%s: got %d bytes, want %d", obj.Bucket, obj.Key, copied, want)

@@ -40,8 +40,9 @@ type SecretSource interface {
 type ObjectSource interface {
 	Source
 	// List returns what a reference names: the objects under a prefix, or
-	// the one object. Retried by the caller.
-	List(ctx context.Context, ref Ref) ([]Object, error)
+	// the one object. It stops with an error wrapping ErrTooMany past max
+	// objects (a listing that never ends). Retried by the caller.
+	List(ctx context.Context, ref Ref, max int) ([]Object, error)
 	// Get writes bytes [off, off+n) of obj to w; n < 0 means the whole
 	// object, which the source verifies as it streams when it can (a stored
 	// checksum, or the MD5 of a single-part ETag). Retried by the caller, who
@@ -82,6 +83,10 @@ type GetInfo struct {
 
 // ErrNotFound is wrapped by Read when the reference names nothing.
 var ErrNotFound = errors.New("not found")
+
+// ErrTooMany is wrapped by List when a reference names more objects than
+// asked for.
+var ErrTooMany = errors.New("too many objects")
 
 // Secret is what one reference read.
 type Secret struct {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/initbox/initbox/fetch/source"
 	"github.com/initbox/initbox/internal/atomicfile"
+	"github.com/initbox/initbox/internal/limit"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/internal/tlsconfig"
@@ -235,8 +236,19 @@ func (p *pinned) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Host != p.host {
 		return nil, fmt.Errorf("%w (%s → %s)", errOtherHost, p.host, r.URL.Host)
 	}
-	return p.next.RoundTrip(r)
+	resp, err := p.next.RoundTrip(r)
+	if err == nil {
+		// Vault's answers are small (a PKI bundle is a few KiB): one that
+		// goes on does not fill the memory the client reads it into.
+		resp.Body = limit.ReadCloser(resp.Body, maxAnswer, func() error {
+			return fmt.Errorf("the answer of Vault is larger than %d MiB; refused", maxAnswer>>20)
+		})
+	}
+	return resp, err
 }
+
+// maxAnswer is the most of one Vault answer that is read.
+const maxAnswer = 32 << 20
 
 // Open logs in with the configured method; with a token there is nothing to
 // do. Unwrapping a wrapped secret id uses it up, so an Open that failed

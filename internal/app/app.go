@@ -166,10 +166,24 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	start := time.Now()
 	if err == nil {
-		err = app.RunContext(ctx, argv)
+		err = runRecovered(ctx, app, argv)
 	}
 	return finish(ctx, name, err, time.Since(start), common, stderr)
 }
+
+// runRecovered runs the app; a panic on its goroutine becomes one error
+// line and exit 1, never a Go stack trace in front of a user.
+func runRecovered(ctx context.Context, app *cli.App, argv []string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error (a bug; please report it with the command line): %v", p)
+		}
+	}()
+	return app.RunContext(ctx, argv)
+}
+
+// maxMessage bounds the error line (the termination message keeps 4 KiB).
+const maxMessage = 8 << 10
 
 // finish reports err once, at the edge: one scrubbed log line on stderr and
 // the termination message, and returns the exit code.
@@ -190,6 +204,10 @@ func finish(ctx context.Context, name string, err error, took time.Duration, com
 		name = "initbox"
 	}
 	msg := redact.Scrub(err.Error())
+	if len(msg) > maxMessage {
+		// One line a reader can read: its start and its end.
+		msg = msg[:maxMessage/2] + " … " + msg[len(msg)-maxMessage/2:]
+	}
 	// The error may have come before flags and environment were parsed.
 	if common.Log.Format == "" {
 		common.Log.Format = os.Getenv(clix.GlobalEnv("log-format")[0])

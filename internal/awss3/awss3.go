@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/initbox/initbox/internal/limit"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/internal/tlsconfig"
@@ -267,6 +268,9 @@ func (c *Client) For(ctx context.Context, bucket string) (*s3.Client, error) {
 
 func (c *Client) newClient(region string) *s3.Client {
 	return s3.NewFromConfig(c.cfg, func(o *s3.Options) {
+		// Here, not in the config: the SDK adds a CA bundle
+		// (AWS_CA_BUNDLE) only to its own client type.
+		o.HTTPClient = cappedClient{o.HTTPClient}
 		o.Region = region
 		o.UsePathStyle = c.opts.PathStyle
 		if c.endpoint != "" {
@@ -344,6 +348,26 @@ func transport(err error, prefix string) error {
 		return retry.Permanent(fmt.Errorf("%s: %w; not retried: trust the endpoint's CA with --ca-file", prefix, err))
 	}
 	return fmt.Errorf("%s: %v", prefix, redact.Scrub(err.Error()))
+}
+
+// MaxAnswer is the most of any answer but an object's content that is
+// read: S3's XML answers (a listing page, an error) are small, and a store
+// that sends more does not fill the memory.
+const MaxAnswer = 16 << 20
+
+// cappedClient caps every answer's body but GetObject's (whose size the
+// caller knows and caps).
+type cappedClient struct{ next aws.HTTPClient }
+
+func (c cappedClient) Do(r *http.Request) (*http.Response, error) {
+	resp, err := c.next.Do(r)
+	if err != nil || r.URL.Query().Get("x-id") == "GetObject" {
+		return resp, err
+	}
+	resp.Body = limit.ReadCloser(resp.Body, MaxAnswer, func() error {
+		return fmt.Errorf("the store's answer to %s is larger than %d MiB; refused", r.Method, MaxAnswer>>20)
+	})
+	return resp, nil
 }
 
 // IsChecksumMismatch reports whether a body read failed the SDK's check of

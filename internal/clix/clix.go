@@ -8,6 +8,8 @@ package clix
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,4 +111,25 @@ func WithCheckOnly(ctx context.Context) context.Context {
 func CheckOnly(ctx context.Context) bool {
 	v, _ := ctx.Value(checkOnlyKey{}).(bool)
 	return v
+}
+
+// ParseSize reads a size flag: 16777216, 16M, 16MiB, 16MB (binary units
+// throughout).
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size")
+	}
+	return n * mult, nil
 }

@@ -45,8 +45,15 @@ func WithCode(code int, err error) error {
 }
 
 // Usage marks err as a usage error (exit 2): the input was wrong and nothing
-// was attempted.
-func Usage(err error) error { return WithCode(UsageCode, err) }
+// was attempted. An error that already carries a code keeps it (a bad file
+// found while checking the input is a failure, exit 1).
+func Usage(err error) error {
+	var c coder
+	if errors.As(err, &c) {
+		return err
+	}
+	return WithCode(UsageCode, err)
+}
 
 // Usagef is Usage(fmt.Errorf(format, args...)).
 func Usagef(format string, args ...any) error { return Usage(fmt.Errorf(format, args...)) }

@@ -3,7 +3,10 @@ package publish
 import (
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits on names that come from remote data (secret keys, object keys,
@@ -14,12 +17,13 @@ const (
 )
 
 // CheckName refuses a name from remote data that could escape the target or
-// confuse a reader: empty, absolute, "..", ".", backslashes, NUL and other
-// control bytes, invalid UTF-8, dot-lookalikes (U+FF0E fullwidth full stop,
-// U+2024 one dot leader) used as path elements, names that start with ".."
-// (reserved for the publish layout), and over-long names. With nested, "/"
-// separates directories; otherwise a name is one element. Legal names such as
-// "a..b" pass.
+// confuse a reader, by rule: empty, absolute, over-long, not valid UTF-8, a
+// backslash, a control character (C0, DEL or C1), or a path element whose
+// compatibility form (NFKC: how look-alikes such as U+FF0E, U+2024, U+2025
+// or U+FF0F read) contains "/" or "\" or is "." or "..", and names that
+// start with ".." (reserved for the publish layout). With nested, "/"
+// separates directories; otherwise a name is one element. Legal names such
+// as "a..b" pass.
 func CheckName(name string, nested bool) error {
 	bad := func(why string) error { return fmt.Errorf("name %q: %s", clip(name), why) }
 	switch {
@@ -36,22 +40,24 @@ func CheckName(name string, nested bool) error {
 	case !nested && strings.Contains(name, "/"):
 		return bad(`contains "/"`)
 	}
+	ascii := isASCII(name)
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) {
 			return bad("contains a control character")
 		}
 	}
-	ascii := isASCII(name)
 	for i, seg := range strings.Split(name, "/") {
 		canon := seg
 		if !ascii {
-			canon = dotLookalikes.Replace(seg)
+			canon = norm.NFKC.String(seg)
 		}
 		switch {
 		case seg == "" && i > 0:
 			return bad("empty path element (//)")
 		case canon == "." || canon == "..":
 			return bad(`"." or ".." as a path element`)
+		case !ascii && strings.ContainsAny(canon, "/\\"):
+			return bad(`a path element has a character that reads as "/" or "\"`)
 		case i == 0 && strings.HasPrefix(canon, ".."):
 			return bad(`starts with ".." (reserved)`)
 		case len(seg) > MaxSegmentLen:
@@ -61,9 +67,6 @@ func CheckName(name string, nested bool) error {
 	return nil
 }
 
-// dotLookalikes maps the characters that render as "." to ".".
-var dotLookalikes = strings.NewReplacer("\uff0e", ".", "\u2024", ".", "\ufe52", ".")
-
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
@@ -72,6 +75,10 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// Clip shortens a name from outside for a message: a 1 MB link target must
+// not become a 1 MB error line.
+func Clip(s string) string { return clip(s) }
 
 func clip(s string) string {
 	if len(s) > 80 {

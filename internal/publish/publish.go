@@ -24,6 +24,9 @@ package publish
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -76,22 +79,25 @@ func (o Options) dirMode() fs.FileMode {
 // checked with CheckName; every file is created through an os.Root, so no
 // name can reach outside the version directory.
 type Stage struct {
-	ctx      context.Context
-	root     *os.Root // the version directory
-	dir      *os.Root // its parent, the target
-	version  string   // the version directory's name in dir
-	current  string   // the published version, "" if none
-	opts     Options
-	names    []string
-	meta     []string   // hidden files: not linked, not counted as names
-	dirPath  string     // the target directory
-	mu       sync.Mutex // Create, Reuse, Write and WriteMeta may run concurrently
-	claimed  map[string]bool
-	dirs     map[string]bool     // directories made so far
-	dirNames []string            // directories made by Mkdir (empty ones count)
-	dirFiles map[string]*os.File // open directories of the version, for CopyFile
-	umask    fs.FileMode         // the process's, when umaskOK
-	umaskOK  bool
+	ctx          context.Context
+	root         *os.Root // the version directory
+	dir          *os.Root // its parent, the target
+	version      string   // the version directory's name in dir
+	current      string   // the published version, "" if none
+	opts         Options
+	names        []string
+	meta         []string   // hidden files: not linked, not counted as names
+	dirPath      string     // the target directory
+	mu           sync.Mutex // Create, Reuse, Write and WriteMeta may run concurrently
+	claimed      map[string]bool
+	dirs         map[string]bool     // directories made so far
+	dirNames     []string            // directories made by Mkdir (empty ones count)
+	dirFiles     map[string]*os.File // open directories of the version, for CopyFile
+	links        []string            // names of the links made, resolved before the publish
+	scratch      []string            // Scratch directories, removed before the publish
+	linksChecked int                 // how many of them CheckLinks resolved
+	umask        fs.FileMode         // the process's, when umaskOK
+	umaskOK      bool
 }
 
 func (s *Stage) added(name string) {
@@ -177,8 +183,11 @@ func (s *Stage) claim(name string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.claimed[name] {
+	switch {
+	case s.claimed[name]:
 		return fmt.Errorf("name %q: given twice", name)
+	case s.dirs[name]:
+		return fmt.Errorf("name %q is a directory already (an earlier entry is below it); it cannot be a file or a link too", name)
 	}
 	if dir := path.Dir(name); dir != "." {
 		if err := s.mkdirLocked(dir); err != nil {
@@ -189,10 +198,17 @@ func (s *Stage) claim(name string) error {
 	return nil
 }
 
-// mkdirLocked makes dir and its parents once; s.mu is held.
+// mkdirLocked makes dir and its parents once; s.mu is held. A parent that
+// an earlier name made a file or a link is refused in words, blaming the
+// name that came later.
 func (s *Stage) mkdirLocked(dir string) error {
 	if s.dirs[dir] {
 		return nil
+	}
+	for d := dir; d != "."; d = path.Dir(d) {
+		if s.claimed[d] {
+			return fmt.Errorf("needs %q to be a directory, but an earlier entry made it a file or a link", d)
+		}
 	}
 	if err := s.root.MkdirAll(dir, s.opts.dirMode()); err != nil {
 		return err
@@ -248,6 +264,9 @@ func (s *Stage) Mkdir(name string) error {
 	if s.dirs[name] {
 		return nil
 	}
+	if s.claimed[name] {
+		return fmt.Errorf("name %q: a directory, but an earlier entry made it a file or a link", name)
+	}
 	if err := s.mkdirLocked(name); err != nil {
 		return fmt.Errorf("name %q: %w", name, err)
 	}
@@ -262,10 +281,20 @@ func (s *Stage) Symlink(name, target string) error {
 	if err := s.claim(name); err != nil {
 		return err
 	}
+	if _, err := linkComponents(name, target); err != nil {
+		return err
+	}
 	if err := s.root.Symlink(target, name); err != nil {
-		return fmt.Errorf("name %q: %w", name, err)
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err // its text holds the target, whatever its length
+		}
+		return fmt.Errorf("name %q: making the link: %w", name, err)
 	}
 	s.added(name)
+	s.mu.Lock()
+	s.links = append(s.links, name)
+	s.mu.Unlock()
 	return nil
 }
 
@@ -418,6 +447,37 @@ func (s *Stage) Path(name string) string {
 	return filepath.Join(s.dirPath, s.version, filepath.FromSlash(name))
 }
 
+// Scratch makes a private directory inside the staged version, for what a
+// fill needs on disk and must not publish (a zip download, a git clone's
+// objects): its name is unpredictable, it is made with Mkdir (mode 0700)
+// below the version's os.Root, and it is removed, with everything in it,
+// before the version is checked and synced. It counts against the volume's
+// space like the tree itself.
+func (s *Stage) Scratch() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	name := "..initbox-scratch-" + hex.EncodeToString(b[:])
+	if err := s.root.Mkdir(name, 0o700); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.scratch = append(s.scratch, name)
+	s.mu.Unlock()
+	return s.Path(name), nil
+}
+
+func (s *Stage) removeScratch() error {
+	for _, name := range s.scratch {
+		if err := s.root.RemoveAll(name); err != nil {
+			return err
+		}
+	}
+	s.scratch = nil
+	return nil
+}
+
 // testHook, when set by a test, runs at each named step of Dir.
 var testHook func(step string)
 
@@ -501,6 +561,12 @@ func stage(ctx context.Context, root *os.Root, dir, version, current string, opt
 	err = fill(st)
 	stopWriteBack()
 	st.closeDirs()
+	if rerr := st.removeScratch(); err == nil {
+		err = rerr
+	}
+	if err == nil {
+		err = st.CheckLinks() // the whole tree is there: links made later count too
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -14,15 +14,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
@@ -31,9 +35,11 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/initbox/initbox/internal/limit"
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/seed/source"
@@ -83,8 +89,8 @@ func (o *Options) Set() []string {
 // New checks the options.
 func (o *Options) New(src string, _ source.Env) (source.Source, error) {
 	r := &repo{opts: *o, url: strings.TrimPrefix(src, "git+")}
-	if _, err := transport.NewEndpoint(r.url); err != nil {
-		return nil, fmt.Errorf("source %s: %v", redact.URLString(r.url), err)
+	if err := checkTransport(r.url); err != nil {
+		return nil, fmt.Errorf("source %s: %v", redact.URLString(src), err)
 	}
 	if o.SSHKeyFile != "" && o.KnownHosts == "" {
 		return nil, errors.New("--git-ssh-key-file needs --git-known-hosts: host keys are always checked")
@@ -96,6 +102,11 @@ func (o *Options) New(src string, _ source.Env) (source.Source, error) {
 }
 
 func init() {
+	// Every HTTP answer is capped: go-git reads an error's body whole into
+	// its message, and a pack as long as the server sends it.
+	for _, p := range []string{"http", "https"} {
+		client.InstallProtocol(p, githttp.NewClient(&http.Client{Transport: cappedTransport{http.DefaultTransport}}))
+	}
 	// file:// in-process: go-git's own would run git-upload-pack, which a
 	// FROM scratch image does not have.
 	client.InstallProtocol("file", server.NewServer(worktreeLoader{}))
@@ -231,7 +242,16 @@ func (r *repo) writeCommit(ctx context.Context, url string, auth transport.AuthM
 			opts.Depth = 1 // the in-process file:// server does not do shallow clones
 		}
 	}
-	repo, err := git.CloneContext(ctx, memory.NewStorage(), nil, opts)
+	// The clone's objects go to disk, in a scratch directory of the stage,
+	// not to memory: a repository with a 150 MiB file must not take the
+	// pod's memory limit with it. The directory goes before the publish.
+	scratch, err := w.Scratch()
+	if err != nil {
+		return err
+	}
+	ctx = withBudget(ctx, w.Budget())
+	store := filesystem.NewStorageWithOptions(osfs.New(scratch, osfs.WithBoundOS()), cache.NewObjectLRU(8<<20), filesystem.Options{})
+	repo, err := git.CloneContext(ctx, store, nil, opts)
 	if err != nil {
 		return classifyGit(err, url)
 	}
@@ -311,6 +331,9 @@ func (r *repo) writeSubmodules(ctx context.Context, url string, auth transport.A
 		if isLocal(subURL) && !isLocal(url) {
 			return retry.Permanent(fmt.Errorf("submodule %s: a local URL (%s) in a remote repository; refused", at, subURL))
 		}
+		if protocol(url) == "https" && (protocol(subURL) == "http" || protocol(subURL) == "git") {
+			return retry.Permanent(fmt.Errorf("submodule %s: %s is unencrypted, and the repository is reached over https; refused", at, redact.URLString(subURL)))
+		}
 		// The superproject's token or key is for its own host only.
 		subAuth := auth
 		if !sameHost(url, subURL) {
@@ -322,6 +345,14 @@ func (r *repo) writeSubmodules(ctx context.Context, url string, auth transport.A
 		}
 	}
 	return nil
+}
+
+func protocol(url string) string {
+	e, err := transport.NewEndpoint(url)
+	if err != nil {
+		return ""
+	}
+	return e.Protocol
 }
 
 func isLocal(url string) bool {
@@ -381,8 +412,8 @@ func submodules(tree *object.Tree) ([]submodule, error) {
 // superproject ("../lib.git") is relative to its URL, as git does it.
 func submoduleURL(super, sub string) (string, error) {
 	if !strings.HasPrefix(sub, "./") && !strings.HasPrefix(sub, "../") {
-		if _, err := transport.NewEndpoint(sub); err != nil {
-			return "", fmt.Errorf("URL %q: %w", sub, err)
+		if err := checkTransport(sub); err != nil {
+			return "", err
 		}
 		return sub, nil
 	}
@@ -392,6 +423,43 @@ func submoduleURL(super, sub string) (string, error) {
 	}
 	ep.Path = path.Join(ep.Path, sub)
 	return ep.String(), nil
+}
+
+// transports are the ways initbox reaches a repository: git's
+// remote-helper forms (ext::, fd::, a scheme it does not know) would run a
+// program or go somewhere no flag names, and go-git reads some of them as
+// something else (ext::sh -c … as ssh to a host named ext).
+var transports = map[string]bool{"https": true, "http": true, "ssh": true, "git": true, "file": true}
+
+// checkTransport refuses a repository URL that is not https://, http://,
+// ssh://, git://, file://, scp-like user@host:path, or a local path.
+func checkTransport(raw string) error {
+	shown := clip(redact.URLString(raw))
+	bad := func(why string) error {
+		return fmt.Errorf("URL %q: %s; give https://, ssh://, user@host:path or a path", shown, why)
+	}
+	switch {
+	case strings.Contains(raw, "::"):
+		return bad("a git remote-helper transport")
+	case strings.ContainsAny(raw, "\x00\n\r\t "):
+		return bad("a control character or space")
+	case strings.HasPrefix(raw, "-"):
+		return bad("starts with -")
+	}
+	if scheme, _, ok := strings.Cut(raw, "://"); ok && !transports[strings.ToLower(scheme)] {
+		return bad(fmt.Sprintf("the transport %q", scheme))
+	}
+	if _, err := transport.NewEndpoint(raw); err != nil {
+		return fmt.Errorf("URL %q: %v", shown, redact.Scrub(err.Error()))
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 120 {
+		return s[:117] + "..."
+	}
+	return s
 }
 
 // sameHost tells whether two repository URLs (scheme://… or scp-like
@@ -413,19 +481,74 @@ func isHash(s string) bool {
 	return len(s) == 40 && strings.Trim(strings.ToLower(s), "0123456789abcdef") == ""
 }
 
-// classifyGit: authentication and a missing repository are permanent;
-// the network is retried.
+// classifyGit retries what the network may heal — a connection refused,
+// reset or timed out, an answer cut short, HTTP 5xx or 429 — and nothing
+// else: authentication, a missing repository, a bad host key, and whatever
+// the repository itself holds (a broken pack, a tree that cannot be read)
+// fail at once.
 func classifyGit(err error, url string) error {
 	msg := fmt.Errorf("%s: %v", redact.URLString(url), redact.Scrub(err.Error()))
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return retry.Permanent(fmt.Errorf("%w; not retried: check --git-token-file or --git-ssh-key-file", msg))
-	case errors.Is(err, transport.ErrRepositoryNotFound), errors.Is(err, transport.ErrEmptyRemoteRepository):
-		return retry.Permanent(msg)
-	case errors.Is(err, exec.ErrNotFound), strings.Contains(err.Error(), "unsupported capability"):
-		return retry.Permanent(msg)
 	case strings.Contains(err.Error(), "knownhosts"), strings.Contains(err.Error(), "host key"):
 		return retry.Permanent(fmt.Errorf("%w; not retried: the host key is not in --git-known-hosts", msg))
+	case transient(err):
+		return msg
 	}
-	return msg
+	return retry.Permanent(msg)
+}
+
+func transient(err error) bool {
+	var ne net.Error
+	var he *githttp.Err
+	switch {
+	case errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	case errors.As(err, &he) && he.Response != nil:
+		return he.Response.StatusCode >= 500 || he.Response.StatusCode == http.StatusTooManyRequests
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "connection refused") || strings.Contains(msg, "i/o timeout")
+}
+
+// budgetKey carries a clone's byte budget to cappedTransport, which go-git
+// reaches only through a client installed once for the process: the
+// request's context is the one way in.
+type budgetKey struct{}
+
+func withBudget(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, budgetKey{}, n)
+}
+
+// errorBodyLimit is the most of an error answer read (go-git puts it in
+// its message); refsLimit the most of a ref advertisement.
+const (
+	errorBodyLimit = 64 << 10
+	refsLimit      = 64 << 20
+)
+
+type cappedTransport struct{ next http.RoundTripper }
+
+func (t cappedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	if resp.StatusCode/100 != 2 {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, errorBodyLimit), resp.Body} // cut, not refused: it is only a message
+		return resp, nil
+	}
+	n, ok := r.Context().Value(budgetKey{}).(int64)
+	if !ok {
+		n = refsLimit // ls-remote: the refs the server advertises
+	}
+	resp.Body = limit.ReadCloser(resp.Body, n, func() error {
+		return errors.New("the repository's download is larger than --max-bytes allows; raise it if the source is trusted")
+	})
+	return resp, nil
 }

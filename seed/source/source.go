@@ -47,6 +47,13 @@ type Entry struct {
 // plain file, link or directory, and counts against the caps.
 type Writer interface {
 	Put(Entry) error
+	// Scratch returns a private directory on the target's filesystem for
+	// what a source must hold on disk while it writes (a clone's objects):
+	// it is removed before the publish.
+	Scratch() (string, error)
+	// Budget is how many bytes are left under --max-bytes: a source caps
+	// what it downloads beside the entries (a clone's pack) with it.
+	Budget() int64
 }
 
 // A Source is where a seed's content comes from.
