@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -666,4 +668,71 @@ func BenchmarkRunVsContainers(b *testing.B) {
 	b.ReportMetric(ms(med["4-containers"]), "4-containers-pod-ms")
 	b.ReportMetric(ms(med["1-run"]), "1-run-pod-ms")
 	b.ReportMetric(ms(med["4-containers"]-med["1-run"]), "saved-ms")
+}
+
+// BenchmarkHostilePeakRSS: the peak memory of inputs built to exhaust it,
+// each refused (or, for the large repository under a cap that allows it,
+// seeded): a git repository with one 150 MiB file (--max-bytes 10M, and
+// 1G), a tar.gz with 2 GiB of zeros after the tar's end (--max-bytes 1M), a
+// zip bomb, and a render told to make 10^10 items. Peak RSS from
+// /usr/bin/time; each must also end with its expected exit code.
+func BenchmarkHostilePeakRSS(b *testing.B) {
+	dir := b.TempDir()
+	sh := func(script string) {
+		cmd := exec.Command("bash", "-c", script)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", script, err, out)
+		}
+	}
+	sh(`git init -q -b main repo && head -c 157286400 /dev/urandom > repo/big.bin && git -C repo add -A && git -C repo commit -q -m big`)
+	sh(`printf x > small && tar -cf t.tar small && (cat t.tar; head -c 2147483648 /dev/zero) | gzip -1 > trailing.tar.gz`)
+	sh(`head -c 1073741824 /dev/zero > zeros && python3 -c "import zipfile; z=zipfile.ZipFile('bomb.zip','w',zipfile.ZIP_DEFLATED); z.write('zeros'); z.close()" && rm zeros`)
+	sh(`printf 'n: 10000000000\n' > values.yaml && printf '{{ range until (int .Values.n) }}x{{ end }}' > until.tmpl`)
+	backend, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	git := httptest.NewServer(&cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"),
+		Env: []string{"GIT_PROJECT_ROOT=" + dir, "GIT_HTTP_EXPORT_ALL=1"}})
+	defer git.Close()
+	rssRE := regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"git-http-150MiB-max-10M", []string{"seed", "git+" + git.URL + "/repo/.git", filepath.Join(dir, "out-http-refused"), "--max-bytes", "10M"}, 1},
+		{"git-http-150MiB-max-1G", []string{"seed", "git+" + git.URL + "/repo/.git", filepath.Join(dir, "out-http"), "--max-bytes", "1G"}, 0},
+		{"git-150MiB-max-10M", []string{"seed", "git+file://" + filepath.Join(dir, "repo"), filepath.Join(dir, "out-git-refused"), "--max-bytes", "10M"}, 1},
+		{"git-150MiB-max-1G", []string{"seed", "git+file://" + filepath.Join(dir, "repo"), filepath.Join(dir, "out-git"), "--max-bytes", "1G"}, 0},
+		{"tgz-2GiB-after-the-end", []string{"seed", filepath.Join(dir, "trailing.tar.gz"), filepath.Join(dir, "out-tgz"), "--max-bytes", "1M"}, 1},
+		{"zip-bomb-1GiB", []string{"seed", filepath.Join(dir, "bomb.zip"), filepath.Join(dir, "out-zip"), "--max-bytes", "100M"}, 1},
+		{"render-until-1e10", []string{"render", filepath.Join(dir, "until.tmpl"), "--values", filepath.Join(dir, "values.yaml"), "--out", filepath.Join(dir, "out.txt")}, 1},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var peak int64
+			var took time.Duration
+			for b.Loop() {
+				cmd := exec.Command("/usr/bin/time", append([]string{"-v", binaryPath()}, append(tc.args, "--log-level", "warn")...)...)
+				start := time.Now()
+				out, err := cmd.CombinedOutput()
+				took = time.Since(start)
+				code := 0
+				if ee, ok := err.(*exec.ExitError); ok {
+					code = ee.ExitCode()
+				}
+				if code != tc.code {
+					b.Fatalf("exit %d, want %d:\n%s", code, tc.code, out)
+				}
+				if m := rssRE.FindSubmatch(out); m != nil {
+					kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+					peak = max(peak, kb)
+				}
+			}
+			b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
+			b.ReportMetric(float64(took.Milliseconds()), "ms")
+		})
+	}
 }

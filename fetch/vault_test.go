@@ -650,3 +650,33 @@ func TestCanaryOnlyInOutput(t *testing.T) {
 func vaultSource(o vault.Options) map[string]source.Options {
 	return map[string]source.Options{"vault": &o}
 }
+
+// A secret's keys are remote input when they become files (--format dir):
+// every hostile key is refused with exit 1, naming it and the way out, and
+// the previous files stay.
+func TestHostileVaultKeys(t *testing.T) {
+	v := startVault(t, testserver.VaultOptions{})
+	dir := filepath.Join(t.TempDir(), "secrets") + "/"
+	kv := v.root.KVv2("secret")
+	if _, err := kv.Put(t.Context(), "good", map[string]any{"password": "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, run(t, Config{Refs: []string{"vault://secret/good"}, Out: dir, Format: DirFormat, Sources: vaultSource(v.opts(v.RootToken))}))
+	for _, key := range []string{"../evil", "a/b", "..data", ".", "x\u0085y", "\u2025", "a\uff0fb", "x\x00y", strings.Repeat("k", 300)} {
+		t.Run(fmt.Sprintf("%q", key), func(t *testing.T) {
+			if _, err := kv.Put(t.Context(), "bad", map[string]any{key: "v"}); err != nil {
+				t.Fatal(err)
+			}
+			err := run(t, Config{Refs: []string{"vault://secret/bad"}, Out: dir, Format: DirFormat, Sources: vaultSource(v.opts(v.RootToken))})
+			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "rename it with #key=…,as=NAME") {
+				t.Fatalf("exit %d: %v", exitcode.Of(err), err)
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "password")); err != nil || string(b) != "p1" {
+				t.Errorf("the previous state is gone: %q, %v", b, err)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(filepath.Dir(dir))); len(entries) != 1 {
+				t.Errorf("written beside the target: %v", entries)
+			}
+		})
+	}
+}

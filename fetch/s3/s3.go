@@ -210,6 +210,9 @@ func (s *Source) Get(ctx context.Context, obj source.Object, off, n int64, w io.
 		}
 		return info, fmt.Errorf("s3://%s/%s: reading: %w", obj.Bucket, obj.Key, err)
 	}
+	if copied > want {
+		return info, retry.Permanent(fmt.Errorf("s3://%s/%s: the store sends more than the %d bytes it listed; refused", obj.Bucket, obj.Key, want))
+	}
 	if copied != want {
 		return info, fmt.Errorf("s3://%s/%s: got %d bytes, want %d", obj.Bucket, obj.Key, copied, want)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/initbox/initbox/internal/limit"
 	"github.com/initbox/initbox/internal/redact"
@@ -129,6 +130,7 @@ func New(ctx context.Context, opts Options, load bool) (*Client, error) {
 	}
 	lo := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+		config.WithLogger(logging.Nop{}), // initbox logs; the SDK's own lines would bypass the format and the scrubbing
 		config.WithHTTPClient(httpClient),
 		config.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) {
 			o.Client = imds.New(imds.Options{
@@ -325,6 +327,15 @@ func Classify(err error, what, doing string) error {
 			return retry.Permanent(fmt.Errorf("%w: %w", e, ErrNotFound))
 		}
 		return retry.Permanent(e)
+	}
+	if errors.As(err, &re) && re.HTTPStatusCode()/100 == 2 {
+		// A 2xx whose answer could not be read: cut short (retried), or
+		// larger than any answer may be (not).
+		e := fmt.Errorf("%s: reading the answer: %v", prefix, redact.Scrub(re.Err.Error()))
+		if retry.IsPermanent(err) {
+			return retry.Permanent(e)
+		}
+		return e
 	}
 	if errors.As(err, &re) {
 		e := fmt.Errorf("%s: HTTP %d", prefix, re.HTTPStatusCode())

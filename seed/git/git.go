@@ -113,7 +113,8 @@ func init() {
 }
 
 // worktreeLoader serves file:// repositories in process, bare or not (a
-// working tree's .git).
+// working tree's .git): for ls-remote, since a checkout reads them where
+// they are (openLocal).
 type worktreeLoader struct{}
 
 func (worktreeLoader) Load(ep *transport.Endpoint) (storer.Storer, error) {
@@ -123,6 +124,27 @@ func (worktreeLoader) Load(ep *transport.Endpoint) (storer.Storer, error) {
 		return server.DefaultLoader.Load(&e)
 	}
 	return server.DefaultLoader.Load(ep)
+}
+
+// largeObject is the size above which an object is streamed from its pack
+// when read, not held in memory.
+const largeObject = 1 << 20
+
+// openLocal opens a file:// repository where it is: no pack is made and
+// parsed again (go-git's in-process server holds one in memory), and a
+// large file streams from the repository's own objects.
+func openLocal(url string) (*git.Repository, error) {
+	ep, err := transport.NewEndpoint(url)
+	if err != nil {
+		return nil, err
+	}
+	dir := ep.Path
+	if fi, err := os.Stat(filepath.Join(dir, ".git")); err == nil && fi.IsDir() {
+		dir = filepath.Join(dir, ".git")
+	}
+	st := filesystem.NewStorageWithOptions(osfs.New(dir, osfs.WithBoundOS()), cache.NewObjectLRU(8<<20),
+		filesystem.Options{LargeObjectThreshold: largeObject})
+	return git.Open(st, nil)
 }
 
 // repo is one repository to check out with go-git.
@@ -242,18 +264,9 @@ func (r *repo) writeCommit(ctx context.Context, url string, auth transport.AuthM
 			opts.Depth = 1 // the in-process file:// server does not do shallow clones
 		}
 	}
-	// The clone's objects go to disk, in a scratch directory of the stage,
-	// not to memory: a repository with a 150 MiB file must not take the
-	// pod's memory limit with it. The directory goes before the publish.
-	scratch, err := w.Scratch()
+	repo, err := r.clone(ctx, url, opts, w)
 	if err != nil {
 		return err
-	}
-	ctx = withBudget(ctx, w.Budget())
-	store := filesystem.NewStorageWithOptions(osfs.New(scratch, osfs.WithBoundOS()), cache.NewObjectLRU(8<<20), filesystem.Options{})
-	repo, err := git.CloneContext(ctx, store, nil, opts)
-	if err != nil {
-		return classifyGit(err, url)
 	}
 	co, err := repo.CommitObject(plumbing.NewHash(commit))
 	if err != nil {
@@ -276,6 +289,32 @@ func (r *repo) writeCommit(ctx context.Context, url string, auth transport.AuthM
 		return nil
 	}
 	return r.writeSubmodules(ctx, url, auth, tree, prefix, w, depth)
+}
+
+// clone gets a repository's objects: a local one is opened where it is; a
+// remote one is cloned to disk, in a scratch directory of the stage, not to
+// memory — a repository with a 150 MiB file must not take the pod's memory
+// limit with it — its download within --max-bytes.
+func (r *repo) clone(ctx context.Context, url string, opts *git.CloneOptions, w source.Writer) (*git.Repository, error) {
+	if isLocal(url) {
+		repo, err := openLocal(url)
+		if err != nil {
+			return nil, retry.Permanent(fmt.Errorf("%s: %v", redact.URLString(url), err))
+		}
+		return repo, nil
+	}
+	scratch, err := w.Scratch()
+	if err != nil {
+		return nil, err
+	}
+	ctx = withBudget(ctx, w.Budget())
+	store := filesystem.NewStorageWithOptions(osfs.New(scratch, osfs.WithBoundOS()), cache.NewObjectLRU(8<<20),
+		filesystem.Options{LargeObjectThreshold: largeObject})
+	repo, err := git.CloneContext(ctx, store, nil, opts)
+	if err != nil {
+		return nil, classifyGit(err, url)
+	}
+	return repo, nil
 }
 
 // writeTree writes a tree's files and links under prefix.
