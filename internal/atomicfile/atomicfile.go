@@ -14,6 +14,7 @@ package atomicfile
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -53,9 +54,10 @@ func (o Options) mode() fs.FileMode {
 // callers and tests that need to recognise leftovers.
 const tempSuffix = ".initbox-tmp"
 
-// TempName returns the temp file name used while writing path. It is the same
-// for every run, so that a run killed between write and rename leaves at most
-// one leftover, which the next write to the same path removes.
+// TempName returns the prefix of the temp files used while writing path: a
+// write's own temp file is the prefix plus a random suffix (a name nobody
+// sharing the volume can plant something at), and the next write to the
+// same path removes what a run killed before its rename left.
 func TempName(path string) string {
 	dir, base := filepath.Split(path)
 	name := "." + base + tempSuffix
@@ -179,24 +181,40 @@ func (t *Temp) Abort() {
 	os.Remove(t.File.Name())
 }
 
-// createExclusive creates tmp with O_EXCL. A file already there is a leftover
-// of a run that was killed before its rename (the name is per target), so it
-// is removed once and the create tried again. O_EXCL also refuses to follow a
-// symlink planted at that name.
-func createExclusive(tmp string, mode fs.FileMode) (*os.File, error) {
-	// Read-write: a caller writing parts at offsets may read them back to hash.
-	const flags = os.O_RDWR | os.O_CREATE | os.O_EXCL | syscall.O_CLOEXEC
-	f, err := os.OpenFile(tmp, flags, mode)
-	if errors.Is(err, fs.ErrExist) {
-		if rmErr := os.Remove(tmp); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
-			return nil, fmt.Errorf("removing leftover temp file: %w", rmErr)
+// createExclusive removes the leftovers of runs killed before their rename
+// (names starting with prefix; unlinked, never followed), then creates a
+// temp file at prefix plus a random suffix with O_EXCL|O_NOFOLLOW.
+func createExclusive(prefix string, mode fs.FileMode) (*os.File, error) {
+	if old, _ := filepath.Glob(globEscape(prefix) + "*"); len(old) > 0 {
+		for _, p := range old {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("removing leftover temp file: %w", err)
+			}
 		}
-		f, err = os.OpenFile(tmp, flags, mode)
 	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	// Read-write: a caller writing parts at offsets may read them back to hash.
+	const flags = os.O_RDWR | os.O_CREATE | os.O_EXCL | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	f, err := os.OpenFile(prefix+"."+hex.EncodeToString(b[:]), flags, mode)
 	if err != nil {
 		return nil, fmt.Errorf("creating temp file: %w", err)
 	}
 	return f, nil
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // checkTarget refuses a path that exists and is not a regular file: renaming
