@@ -56,20 +56,18 @@ func extractTar(r io.Reader, format string, w *writer) error {
 		if err != nil {
 			return fmt.Errorf("reading the archive as tar.gz: %w", cutShort(err))
 		}
-		defer gz.Close()
-		r = gz
+		// Decompress on another core while this one creates files, as tar
+		// does with its gzip child. The decoder is closed by the goroutine
+		// that reads it, when it ends: never while it decodes.
+		ra := newReadAhead(gz, func() { gz.Close() })
+		defer ra.Close()
+		r = ra
 	case TarZst:
 		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return fmt.Errorf("not zstd: %w", err)
 		}
-		defer zr.Close()
-		r = zr
-	}
-	if format != Tar {
-		// Decompress on another core while this one creates files, as tar
-		// does with its gzip child.
-		ra := newReadAhead(r)
+		ra := newReadAhead(zr, zr.Close)
 		defer ra.Close()
 		r = ra
 	}
@@ -284,7 +282,10 @@ const (
 	readAheadDepth = 4
 )
 
-func newReadAhead(r io.Reader) *readAhead {
+// newReadAhead reads r on a goroutine of its own; done, if not nil, runs
+// on that goroutine when it stops reading (closing a decoder there cannot
+// race with a read).
+func newReadAhead(r io.Reader, done func()) *readAhead {
 	ra := &readAhead{chunks: make(chan []byte, readAheadDepth), free: make(chan []byte, readAheadDepth+1),
 		done: make(chan struct{}), errc: make(chan error, 1)}
 	for range readAheadDepth + 1 {
@@ -292,6 +293,9 @@ func newReadAhead(r io.Reader) *readAhead {
 	}
 	go func() {
 		defer close(ra.chunks)
+		if done != nil {
+			defer done()
+		}
 		for {
 			var buf []byte
 			select {

@@ -71,7 +71,7 @@ func (c Config) fill(ctx context.Context, o origin, w *writer, isDir bool, forma
 	// The archive is read and hashed on a goroutine of its own, a few chunks
 	// ahead: hashing is then off the decompressing core (the one that bounds
 	// an extraction), and a download overlaps the writes.
-	raw := newReadAhead(tee)
+	raw := newReadAhead(tee, nil)
 	defer raw.Close()
 	if err := extractTar(raw, format, w); err != nil {
 		if ctx.Err() == nil && isTransport(err) {
