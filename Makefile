@@ -52,14 +52,16 @@ PKG_postgresql     := compgen -G '/usr/lib/postgresql/*/bin/postgres'
 PKG_mariadb-server := test -x /usr/sbin/mariadbd
 PKG_redis-server   := test -x /usr/bin/redis-server
 PKG_git            := command -v git
+PKG_dash           := test -x /bin/dash
 PKG_openjdk-17-jdk-headless := command -v java
 PKG_wait-for-it    := command -v wait-for-it
 PKG_awscli         := test -x /usr/bin/aws
 PKG_rclone         := command -v rclone
 PKG_time           := test -x /usr/bin/time
 PKG_gettext-base   := command -v envsubst
+PKG_python3-dotenv := /usr/bin/python3 -c 'import dotenv' 
 DEMO_PKGS  := busybox-static docker-compose
-TEST_PKGS  := $(DEMO_PKGS) postgresql mariadb-server redis-server git openjdk-17-jdk-headless
+TEST_PKGS  := $(DEMO_PKGS) postgresql mariadb-server redis-server git openjdk-17-jdk-headless python3-dotenv dash
 BENCH_PKGS := $(TEST_PKGS) wait-for-it awscli rclone time gettext-base
 
 # need PACKAGES: install the missing ones (as root) or say how; then check

@@ -31,7 +31,7 @@ func Command() *cli.Command {
 	env := func(flag string) []string { return clix.Env("fetch", flag) }
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "file to write (a directory with --format dir; - for stdout)", EnvVars: env("out"), Destination: &c.Out},
-		&cli.StringFlag{Name: "format", Usage: "raw, json, yaml, dotenv, properties or dir (default: from --out's extension; raw for one value)", EnvVars: env("format"), Destination: &c.Format},
+		&cli.StringFlag{Name: "format", Usage: "raw, json, yaml, dotenv (docker compose, python-dotenv, godotenv), shell (sh), env-file (docker run --env-file), systemd (EnvironmentFile=), properties or dir (default: from --out's extension; raw for one value)", EnvVars: env("format"), Destination: &c.Format},
 		&cli.StringFlag{Name: "mode", Value: "0600", Usage: "mode of the written files (octal)", EnvVars: env("mode"), Destination: &mode},
 		&cli.StringFlag{Name: "owner", Usage: "uid:gid of the written files (needs root)", EnvVars: env("owner"), Destination: &c.Owner},
 		&cli.StringFlag{Name: "receipt", Usage: "write a JSON record of what was read (paths, versions, leases; no values)", EnvVars: env("receipt"), Destination: &c.Receipt},

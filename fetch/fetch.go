@@ -44,7 +44,8 @@ type Config struct {
 	// Out is the output file, a directory for Format "dir", or "-" for
 	// stdout.
 	Out string
-	// Format is raw, json, yaml, dotenv, properties or dir; "" infers it
+	// Format is raw, json, yaml, dotenv, shell, env-file, systemd,
+	// properties or dir; "" infers it
 	// from Out's extension (raw for a single value).
 	Format string
 	// Mode of the written files; 0 means DefaultMode.
@@ -206,7 +207,7 @@ func (c Config) checkFormat(p *plan) error {
 	single := len(p.refs) == 1 && p.refs[0].Key != ""
 	if p.format == "" {
 		if p.format = formatFor(c.Out, single); p.format == "" {
-			return fmt.Errorf("--format: cannot tell from %q; give raw, json, yaml, dotenv, properties or dir", c.Out)
+			return fmt.Errorf("--format: cannot tell from %q; give raw, json, yaml, dotenv, shell, env-file, systemd, properties or dir", c.Out)
 		}
 	}
 	switch p.format {
@@ -214,13 +215,13 @@ func (c Config) checkFormat(p *plan) error {
 		if !single && !p.objects {
 			return errors.New("--format raw writes one value: give one reference with a key (vault://secret/app#password)")
 		}
-	case JSON, YAML, Dotenv, Properties:
+	case JSON, YAML, Dotenv, Shell, EnvFile, Systemd, Properties:
 	case DirFormat:
 		if c.Out == "-" {
 			return errors.New("--format dir writes a directory; it cannot go to stdout")
 		}
 	default:
-		return fmt.Errorf("--format %q: use raw, json, yaml, dotenv, properties or dir", c.Format)
+		return fmt.Errorf("--format %q: use raw, json, yaml, dotenv, shell, env-file, systemd, properties or dir", c.Format)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -20,7 +19,7 @@ const (
 	Raw        = "raw"        // one value, byte-exact
 	JSON       = "json"       // an object
 	YAML       = "yaml"       // a mapping
-	Dotenv     = "dotenv"     // NAME=value lines
+	Dotenv     = "dotenv"     // NAME=value lines (envfile.go: and shell, env-file, systemd)
 	Properties = "properties" // Java .properties
 	DirFormat  = "dir"        // one file per name (a Kubernetes Secret volume's shape)
 )
@@ -34,6 +33,8 @@ func formatFor(out string, single bool) string {
 		return YAML
 	case ".env":
 		return Dotenv
+	case ".sh":
+		return Shell
 	case ".properties":
 		return Properties
 	}
@@ -48,7 +49,8 @@ func formatFor(out string, single bool) string {
 
 // valueBytes renders one value as a file's content: strings as they are
 // (PEM and multi-line values untouched), a list of strings one per line (a
-// CA chain), anything else as JSON.
+// CA chain), anything else as compact JSON, with <, > and & as they are
+// (not \u003c: a value is not HTML).
 func valueBytes(v any) []byte {
 	switch x := v.(type) {
 	case string:
@@ -58,8 +60,7 @@ func valueBytes(v any) []byte {
 		for _, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				b, _ := json.Marshal(x)
-				return b
+				return plainJSON(x)
 			}
 			lines = append(lines, strings.TrimRight(s, "\n"))
 		}
@@ -67,8 +68,15 @@ func valueBytes(v any) []byte {
 	case json.Number:
 		return []byte(x.String())
 	}
-	b, _ := json.Marshal(v)
-	return b
+	return plainJSON(v)
+}
+
+func plainJSON(v any) []byte {
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	e.Encode(v)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // encode renders a combined map in a file format.
@@ -90,13 +98,33 @@ func encode(format string, values map[string]any) ([]byte, error) {
 		return buf.Bytes(), nil
 	case YAML:
 		return yaml.Marshal(yamlSafe(values))
-	case Dotenv:
+	case Dotenv, Shell, EnvFile, Systemd:
 		var b strings.Builder
+		if format == EnvFile {
+			// Its values are literal, so a shell that sources the file by
+			// mistake would run `$(…)` or the word after a space: this first
+			// line stops it before any value. docker reads a line without =
+			// as a name to take from its own environment, and has none.
+			b.WriteString("return\n")
+		}
 		for _, n := range names {
 			if !expand.IsName(n) {
 				return nil, fmt.Errorf("name %q is not a variable name (letters, digits, _; not starting with a digit): rename it with #key=%s,as=NAME or use another format", n, n)
 			}
-			q, err := dotenvQuote(string(valueBytes(values[n])))
+			v := string(valueBytes(values[n]))
+			var q string
+			var err error
+			switch format {
+			case Dotenv:
+				q, err = dotenvQuote(v)
+			case Shell:
+				q, err = shellQuote(v)
+				b.WriteString("export ")
+			case EnvFile:
+				q, err = envFileValue(n, v)
+			case Systemd:
+				q, err = systemdQuote(v)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("name %s: %w", n, err)
 			}
@@ -139,37 +167,6 @@ func yamlSafe(v any) any {
 		return x.String()
 	}
 	return v
-}
-
-// dotenvQuote quotes a value for the dotenv dialect that docker compose,
-// godotenv and python-dotenv read: bare when it is plainly safe; single
-// quotes (no escapes, no interpolation) when it has no single quote or
-// newline; otherwise double quotes with \\, \", \n, \r, \t and \$ escaped.
-// Other control bytes cannot be written in any dotenv dialect reliably.
-func dotenvQuote(v string) (string, error) {
-	if !utf8.ValidString(v) {
-		return "", fmt.Errorf("the value is not UTF-8: use --format json or dir")
-	}
-	for _, r := range v {
-		if r < 0x20 && r != '\n' && r != '\r' && r != '\t' || r == 0x7f {
-			return "", fmt.Errorf("the value has control bytes dotenv cannot hold: use --format json or dir")
-		}
-	}
-	plain := v != ""
-	for _, r := range v {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.,/:@%+", r)) {
-			plain = false
-			break
-		}
-	}
-	switch {
-	case plain:
-		return v, nil
-	case !strings.ContainsAny(v, "'\n\r"):
-		return "'" + v + "'", nil
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "$", `\$`)
-	return `"` + r.Replace(v) + `"`, nil
 }
 
 // propEscape escapes for java.util.Properties.load: backslash escapes for
