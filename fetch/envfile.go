@@ -125,7 +125,7 @@ func expands(v string) bool {
 }
 
 // shellQuote writes a value for sh to read byte for byte: in single
-// quotes, where nothing is special, with ' as '\'' . Only NUL cannot be
+// quotes, where nothing is special, with ' as '\” . Only NUL cannot be
 // held (no shell variable can).
 func shellQuote(v string) (string, error) {
 	if strings.IndexByte(v, 0) >= 0 {

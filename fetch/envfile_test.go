@@ -12,27 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/initbox/initbox/internal/testcorpus"
 	"github.com/initbox/initbox/internal/testserver"
 )
-
-// hostileValues is a generated corpus: every special byte class at the
-// start, in the middle, at the end and doubled; quotes in combination;
-// backslash runs; line ends; Unicode line separators; commands a shell
-// would run; long values.
-func hostileValues(canary string) []string {
-	specials := []string{"'", `"`, "$", "${HOME}", "$HOME", "$(touch " + canary + ")", "`touch " + canary + "`", `\`, `\\`, `\\\`,
-		"#", " #", " ", "\t", "\n", "\r\n", "\r", "=", ";", "&", "|", "<", ">", "*", "?", "[", "~", "!", "{", "}", "%", "%s",
-		"\u2028", "\u2029", "\u0085", "é", "日本", "\x00", "\x01", "\x7f", "\xff", "\\n", "\\t", "\\'", `\"`, "'\"", `"'`, "$'x'", "''", `""`}
-	var vals []string
-	for _, s := range specials {
-		vals = append(vals, s, "a"+s, s+"a", "a"+s+"b", s+s, " "+s+" ")
-	}
-	vals = append(vals, "", " ", "plain-Value_1.2:3@4/5%6+7=8,9", "C:\\dir\\", "it's\tok", "p${HOME}w", "a\\\\b", "x\\y",
-		"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
-		`{"user": "app", "roles": ["a", "b"], "html": "<b>&</b>"}`,
-		strings.Repeat("x", 64<<10), strings.Repeat("y", 70<<10), strings.Repeat("'\"$\\", 1000))
-	return vals
-}
 
 // readerFunc reads an env file as one reader does: name → value.
 type readerFunc func(t *testing.T, path string, names []string) map[string]string
@@ -260,7 +242,7 @@ var envFormats = []struct {
 // format can hold it; and no file, sourced by a shell, runs anything.
 func TestEnvFormatsRoundTrip(t *testing.T) {
 	canary := filepath.Join(t.TempDir(), "executed")
-	values := hostileValues(canary)
+	values := testcorpus.SecretValues(canary)
 	for _, f := range envFormats {
 		t.Run(f.format, func(t *testing.T) {
 			defer os.Remove(canary)

@@ -30,6 +30,7 @@ import (
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/glob"
 	"github.com/initbox/initbox/internal/publish"
+	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/internal/tlsconfig"
 )
@@ -108,6 +109,7 @@ func (c Config) plan(ctx context.Context, load bool) (*plan, error) {
 		return nil, errors.New("--out is required: the file (or directory, with --format dir) to write, or - for stdout")
 	}
 	p := &plan{format: strings.ToLower(c.Format)}
+	redact.Public(c.Out, c.Receipt)
 	if err := c.makeSources(ctx, p, load); err != nil {
 		return nil, err
 	}

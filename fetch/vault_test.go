@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,6 +24,7 @@ import (
 	"github.com/initbox/initbox/fetch/source"
 	"github.com/initbox/initbox/fetch/vault"
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/testcorpus"
 	"github.com/initbox/initbox/internal/testlog"
 	"github.com/initbox/initbox/internal/testpki"
 	"github.com/initbox/initbox/internal/testserver"
@@ -676,6 +678,56 @@ func TestHostileVaultKeys(t *testing.T) {
 			}
 			if entries, _ := os.ReadDir(filepath.Dir(filepath.Dir(dir))); len(entries) != 1 {
 				t.Errorf("written beside the target: %v", entries)
+			}
+		})
+	}
+}
+
+// The hostile corpus through a real Vault: stored as one secret, fetched in
+// each env format, the file is byte for byte what the readers were shown to
+// read exactly (envfile_test.go); a value a format cannot hold fails the
+// fetch with exit 1, naming the key, and writes nothing.
+func TestEnvFormatsThroughVault(t *testing.T) {
+	v := startVault(t, testserver.VaultOptions{})
+	values := testcorpus.SecretValues(filepath.Join(t.TempDir(), "executed"))
+	secret := map[string]any{}
+	for i, val := range values {
+		if strings.IndexByte(val, 0) < 0 && utf8.ValidString(val) { // Vault's JSON carries neither
+			secret[fmt.Sprintf("V%04d", i)] = val
+		}
+	}
+	if _, err := v.root.KVv2("secret").Put(t.Context(), "corpus", secret); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{Dotenv, Shell, EnvFile, Systemd} {
+		t.Run(format, func(t *testing.T) {
+			held := map[string]any{}
+			var refs []string
+			var refused string
+			for name, val := range secret {
+				if _, err := encode(format, map[string]any{name: val}); err != nil {
+					refused = name
+					continue
+				}
+				held[name] = val
+				refs = append(refs, "vault://secret/corpus#"+name)
+			}
+			out := filepath.Join(t.TempDir(), "app.env")
+			must(t, run(t, Config{Refs: refs, Out: out, Format: format, Sources: vaultSource(v.opts(v.RootToken))}))
+			want, _ := encode(format, held)
+			if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+				t.Fatalf("the file differs from what the readers read exactly (%d vs %d bytes)", len(got), len(want))
+			}
+			if refused == "" {
+				return
+			}
+			bad := filepath.Join(t.TempDir(), "bad.env")
+			err := run(t, Config{Refs: []string{"vault://secret/corpus#" + refused}, Out: bad, Format: format, Sources: vaultSource(v.opts(v.RootToken))})
+			if exitcode.Of(err) != exitcode.Failure || !strings.Contains(err.Error(), "name "+refused+":") || !strings.Contains(err.Error(), "use --format") {
+				t.Errorf("refused value: exit %d, %v", exitcode.Of(err), err)
+			}
+			if _, err := os.Stat(bad); err == nil {
+				t.Error("a refused value left a file")
 			}
 		})
 	}

@@ -200,7 +200,8 @@ func Run(ctx context.Context, c Config) error {
 		defer cancel()
 	}
 	start := time.Now()
-	o, _ := c.origin() // Validate checked it
+	o, _ := c.origin()                 // Validate checked it
+	redact.Public(o.display, c.Target) // shown text, never c.Src: it may hold a token
 	owner := c.owner(ctx)
 	if c.IfEmpty {
 		if empty, err := isEmpty(c.Target); err != nil {

@@ -76,6 +76,7 @@ func parseTarget(ctx context.Context, raw string, c *Config, h *httpSettings, lo
 	}
 	u.Fragment, u.RawFragment = "", ""
 	t.display = redact.URL(u)
+	redact.Public(t.display, u.Host) // the user's own text: never scrubbed into a hint
 
 	scheme := strings.ToLower(u.Scheme)
 	p, isProtocol := protocols[scheme]

@@ -42,7 +42,7 @@ func TestBinaryDependencies(t *testing.T) {
 	forbidden := []string{
 		"github.com/testcontainers/", "github.com/moby/", "github.com/docker/", "google.golang.org/grpc", "google.golang.org/protobuf",
 		"github.com/redis/go-redis", "k8s.io/",
-		"golang.org/x/net/dns/dnsmessage", "github.com/initbox/initbox/internal/testpki", "github.com/initbox/initbox/internal/testnet",
+		"golang.org/x/net/dns/dnsmessage", "github.com/initbox/initbox/internal/testpki", "github.com/initbox/initbox/internal/testnet", "github.com/initbox/initbox/internal/testcorpus",
 		"github.com/initbox/initbox/e2e", "net/http/pprof", "testing",
 	}
 	for _, dep := range goList(t, ".")[0].Deps {

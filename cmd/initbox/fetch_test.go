@@ -179,3 +179,77 @@ func TestFetchS3KilledMidSync(t *testing.T) {
 		t.Errorf("%d version directories after the re-run, want 1", versions)
 	}
 }
+
+// Canaries planted where a secret can hide — a #default, the token, a
+// password in VAULT_ADDR's userinfo — appear in no stream, termination
+// message or receipt on any path, error paths included; and a secret equal
+// to a word of the reference (the password "secret" in vault://secret/…)
+// does not turn the reference into vault://REDACTED/…, which would tell
+// every reader the password.
+func TestFetchLeaksNothing(t *testing.T) {
+	const defCanary, tokCanary, urlCanary = "def-Canary-77x", "tok-Canary-88y", "url-Canary-99z"
+	v := testserver.StartVault(t, testserver.VaultOptions{})
+	kv := v.Client().KVv2("secret")
+	if _, err := kv.Put(t.Context(), "app", map[string]any{"password": "secret", "user": "app"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte(v.RootToken), 0o600)
+	badToken := filepath.Join(dir, "bad-token")
+	os.WriteFile(badToken, []byte(tokCanary), 0o600)
+	addr := strings.Replace(v.Addr, "://", "://user:"+urlCanary+"@", 1)
+	for i, tc := range []struct {
+		args  []string
+		token string
+		code  int
+	}{
+		{[]string{"vault://secret/app#key=missing,default=${DEFPW}", "--out", filepath.Join(dir, "pw"), "--receipt", filepath.Join(dir, "r1.json")}, tokenFile, 0},
+		{[]string{"vault://secret/app#key=nope,default=${DEFPW}", "vault://secret/app#password", "--out", filepath.Join(dir, "x.json"), "--receipt", filepath.Join(dir, "r2.json")}, tokenFile, 0},
+		{[]string{"vault://secret/app/missing#key=password", "--out", filepath.Join(dir, "y")}, tokenFile, 1},
+		{[]string{"vault://secret/app#nope", "--out", filepath.Join(dir, "z")}, tokenFile, 1},
+		{[]string{"vault://secret/app#password", "--out", filepath.Join(dir, "w")}, badToken, 1},
+		{[]string{"vault://secret/app#key=password,default=%zz${DEFPW}", "--out", filepath.Join(dir, "v")}, tokenFile, 2},
+		{[]string{"vault://secret/app", "--out", filepath.Join(dir, "no", "such", "dir", "a.env")}, tokenFile, 1},
+		{[]string{"vault://secret/app#key=gone,default=" + defCanary, "vault://secret/app#nope", "--out", filepath.Join(dir, "u.json"), "--receipt", filepath.Join(dir, "r3.json")}, tokenFile, 1},
+		{[]string{"vault://secret/app#key=gone,default=" + defCanary, "--out", filepath.Join(dir, "t"), "--receipt", filepath.Join(dir, "r4.json")}, tokenFile, 0},
+	} {
+		termLog := filepath.Join(dir, "termination-log")
+		os.Remove(termLog)
+		cmd := command(t, "initbox", append([]string{"fetch"}, tc.args...)...)
+		cmd.Env = append(cmd.Env, "VAULT_ADDR="+addr, "INITBOX_FETCH_VAULT_TOKEN_FILE="+tc.token, "INITBOX_TERMINATION_LOG="+termLog,
+			"DEFPW="+defCanary, "INITBOX_LOG_LEVEL=debug")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if exitCode(err) != tc.code {
+			t.Fatalf("run %d: exit %d, want %d\n%s", i, exitCode(err), tc.code, stderr.String())
+		}
+		tl, _ := os.ReadFile(termLog)
+		for name, text := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String(), "termination message": string(tl)} {
+			for _, c := range []string{defCanary, tokCanary, urlCanary, v.RootToken} {
+				if strings.Contains(text, c) {
+					t.Errorf("run %d: %s leaks %q:\n%s", i, name, c, text)
+				}
+			}
+			if strings.Contains(text, "vault://"+"REDACTED") {
+				t.Errorf("run %d: %s scrubbed the reference, telling the password:\n%s", i, name, text)
+			}
+		}
+		if i == 2 && !strings.Contains(stderr.String(), "vault://secret/app/missing") {
+			t.Errorf("run 2: the reference should be shown as written:\n%s", stderr.String())
+		}
+		if i == 6 && !strings.Contains(stderr.String(), "does not exist: create it") {
+			t.Errorf("run 6: a missing directory should be said so:\n%s", stderr.String())
+		}
+	}
+	for _, f := range []string{"r1.json", "r2.json", "r4.json"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		if len(b) == 0 || strings.Contains(string(b), defCanary) {
+			t.Errorf("%s: %s", f, b)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "pw")); string(b) != defCanary {
+		t.Errorf("the default did not reach the output: %q", b)
+	}
+}

@@ -35,9 +35,13 @@ var commonOptions = []string{"key=", "as=", "optional", "default="}
 // after # it has beyond the common ones; a bare word that is not an option
 // is the key, as bank-vaults and vals write it (vault://secret/app#password).
 func ParseRef(raw string) (Ref, error) {
-	expanded, err := expand.URL(raw)
+	// The options are split before ${VAR} is replaced in them, each value
+	// on its own: a variable's value cannot add an option
+	// (DEFPW='x,key=user') or be cut at a comma.
+	location, frag, _ := strings.Cut(raw, "#")
+	expanded, err := expand.URL(location)
 	if err != nil {
-		return Ref{}, fmt.Errorf("reference %s: %w", redact.URLString(raw), err)
+		return Ref{}, fmt.Errorf("reference %s: %w", redact.URLString(location), err)
 	}
 	r := Ref{Raw: expanded, Display: redact.URLString(expanded), Options: map[string]string{}}
 	u, err := url.Parse(expanded)
@@ -51,23 +55,48 @@ func ParseRef(raw string) (Ref, error) {
 	if u.Scheme == "" || u.Host == "" {
 		return r, fmt.Errorf("reference %s: write it as SCHEME://LOCATION, e.g. vault://MOUNT/PATH#key or s3://BUCKET/KEY (this build fetches from %s)", r.Display, Schemes())
 	}
-	frag := u.Fragment
-	u.Fragment, u.RawFragment = "", ""
 	r.URL = u
 	r.Display = redact.URL(u)
-	if frag != "" {
-		r.Display += "#" + frag
-	}
 	p, ok := Lookup(u.Scheme)
 	if !ok {
 		return r, unknownScheme(r.Display, u.Scheme)
 	}
+	// The options as logs show them, a default's value hidden: a default is
+	// a value, a secret like the one it stands for.
+	var items, shown []string
 	for _, item := range strings.Split(frag, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
+		if item = strings.TrimSpace(item); item == "" {
 			continue
 		}
+		items = append(items, item)
+		if k, _, _ := strings.Cut(item, "="); k == "default" {
+			item = "default=" + redact.Placeholder
+		}
+		shown = append(shown, item)
+	}
+	if len(shown) > 0 {
+		r.Display += "#" + strings.Join(shown, ",")
+	}
+	// What the user wrote stays readable in every message, even where a
+	// secret's value occurs in it (redact.Public says why).
+	redact.Public(r.Display, redact.URL(u), u.Host, strings.Trim(u.Host+u.Path, "/"), strings.Trim(u.Path, "/"))
+	for _, item := range items {
 		k, v, hasValue := strings.Cut(item, "=")
+		// Written %-escapes are decoded (#key=a%2Cb), then ${VAR} replaced:
+		// a variable's value is taken as it is, and never printed.
+		if v, err = url.PathUnescape(v); err != nil {
+			return r, fmt.Errorf("reference %s: #%s: a bad %%-escape (write %% as %%25)", r.Display, k)
+		}
+		expandValue := expand.Plain
+		if k == "default" {
+			expandValue = expand.Secret
+		}
+		if v, err = expandValue(v); err != nil {
+			return r, fmt.Errorf("reference %s: #%s: %w", r.Display, k, err)
+		}
+		if k == "default" {
+			redact.Register(v)
+		}
 		spelled := k
 		if hasValue {
 			spelled += "="

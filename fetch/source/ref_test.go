@@ -109,3 +109,37 @@ func TestReceiptCarriesTheSourcesFields(t *testing.T) {
 		t.Errorf("receipt without details = %s, want %s", b, want)
 	}
 }
+
+// A default is a secret: never shown, registered for scrubbing; ${VAR} in
+// an option is replaced after the options are split, so a value can
+// neither add an option nor be cut at a comma, and a %-escape in it is not
+// decoded or printed.
+func TestRefOptionsAreSplitBeforeExpansion(t *testing.T) {
+	t.Setenv("INITBOX_TEST_DEFPW", "x,key=user")
+	t.Setenv("INITBOX_TEST_PCT", "50%zz,optional")
+	r, err := ParseRef("vault://secret/app#key=password,default=${INITBOX_TEST_DEFPW}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Key != "password" || r.Default == nil || *r.Default != "x,key=user" {
+		t.Errorf("key %q, default %v: the value added an option", r.Key, r.Default)
+	}
+	if strings.Contains(r.Display, "x,key=user") || !strings.Contains(r.Display, "default="+redact.Placeholder) {
+		t.Errorf("Display = %q shows the default", r.Display)
+	}
+	if got := redact.Scrub("value x,key=user here"); strings.Contains(got, "x,key=user") {
+		t.Errorf("the default is not registered as a secret: %q", got)
+	}
+	r, err = ParseRef("vault://secret/app#key=pw,default=${INITBOX_TEST_PCT}")
+	if err != nil || *r.Default != "50%zz,optional" || r.Optional != true {
+		t.Errorf("default = %v, err %v", r.Default, err)
+	}
+	r, err = ParseRef("vault://secret/app#key=a%2Cb")
+	if err != nil || r.Key != "a,b" {
+		t.Errorf("a written %%-escape: key %q, %v", r.Key, err)
+	}
+	_, err = ParseRef("vault://secret/app#key=pw,default=s3cr%zzet")
+	if err == nil || strings.Contains(err.Error(), "s3cr") {
+		t.Errorf("a bad escape in a default: %v", err)
+	}
+}

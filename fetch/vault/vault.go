@@ -385,8 +385,13 @@ func (s *Source) Read(ctx context.Context, ref source.Ref) (*source.Secret, erro
 		case err1 == nil:
 			return sec, nil
 		case isForbidden(err1) && isForbidden(err2):
-			return nil, retry.Permanent(fmt.Errorf("permission denied on %s (KV v2) and on %s: the token's policy needs \"read\" on one of them (add #kv=1 or #kv=2 to skip the guess)",
-				kv2Path(m.path, p, "data"), p))
+			hint := ""
+			if s.forbiddenLookup() {
+				// Denied everywhere, the mount lookup too: as likely a bad token.
+				hint = " (or the token is invalid or expired)"
+			}
+			return nil, retry.Permanent(fmt.Errorf("permission denied on %s (KV v2) and on %s: the token's policy needs \"read\" on one of them%s (add #kv=1 or #kv=2 to skip the guess)",
+				kv2Path(m.path, p, "data"), p, hint))
 		case errors.Is(err1, source.ErrNotFound):
 			return nil, notFound("%s: nothing there, read as KV v2 (%s) or plainly", p, kv2Path(m.path, p, "data"))
 		}
@@ -397,6 +402,12 @@ func (s *Source) Read(ctx context.Context, ref source.Ref) (*source.Secret, erro
 		engine = "kv1"
 	}
 	return s.readPlain(ctx, ref, p, q, engine)
+}
+
+func (s *Source) forbiddenLookup() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lookupForbidden
 }
 
 func (s *Source) remember(m mount) {
@@ -466,7 +477,9 @@ func (s *Source) mountOf(ctx context.Context, p string, vr vaultRef) (mount, err
 
 // kv2Path inserts KV v2's data/ or metadata/ after the mount.
 func kv2Path(mountPath, p, kind string) string {
-	return mountPath + "/" + kind + "/" + strings.TrimPrefix(strings.TrimPrefix(p, mountPath), "/")
+	kp := mountPath + "/" + kind + "/" + strings.TrimPrefix(strings.TrimPrefix(p, mountPath), "/")
+	redact.Public(kp) // a path derived from the reference: the user's own text
+	return kp
 }
 
 func (s *Source) readKV2(ctx context.Context, ref source.Ref, m mount, p string, q url.Values) (*source.Secret, error) {

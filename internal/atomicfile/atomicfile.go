@@ -199,6 +199,9 @@ func createExclusive(prefix string, mode fs.FileMode) (*os.File, error) {
 	// Read-write: a caller writing parts at offsets may read them back to hash.
 	const flags = os.O_RDWR | os.O_CREATE | os.O_EXCL | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
 	f, err := os.OpenFile(prefix+"."+hex.EncodeToString(b[:]), flags, mode)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("the directory %s does not exist: create it, or mount a volume there", filepath.Dir(prefix))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("creating temp file: %w", err)
 	}

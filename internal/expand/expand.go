@@ -25,6 +25,11 @@ func Secret(s string) (string, error) {
 	})
 }
 
+// Plain expands s and registers nothing (an option's name, a key).
+func Plain(s string) (string, error) {
+	return expand(s, func(_ int, v string) string { return v })
+}
+
 // URL expands a URL template. A value inside the userinfo is percent-escaped
 // (a password with @, / or # still parses) and registered as a secret; a
 // value inside the query is query-escaped, and registered when its parameter

@@ -490,7 +490,7 @@ func hook(step string) {
 // Dir builds a new version of dir with fill and publishes it. It reports
 // whether anything changed. dir is created if missing.
 func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error) (changed bool, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := makeDirs(dir, opts); err != nil {
 		return false, fmt.Errorf("publishing to %s: %w", dir, err)
 	}
 	root, err := os.OpenRoot(dir)
@@ -544,6 +544,33 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	}
 	hook("swapped")
 	return true, removeOld(root, dir, current, version, tops)
+}
+
+// makeDirs makes dir and the parents it lacks with the mode and owner of
+// the version directories: under umask 077 a directory made with 0755
+// would be 0700, and the application's user could not enter it.
+func makeDirs(dir string, opts Options) error {
+	var made []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		made = append(made, d)
+	}
+	if err := os.MkdirAll(dir, opts.dirMode()); err != nil {
+		return err
+	}
+	for _, d := range made {
+		if err := os.Chmod(d, opts.dirMode()); err != nil {
+			return err
+		}
+		if o := opts.Owner; o != nil {
+			if err := os.Lchown(d, o.UID, o.GID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // stage fills the version directory and makes it durable: its

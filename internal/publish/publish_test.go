@@ -622,3 +622,20 @@ func TestWriteBackWhileFilling(t *testing.T) {
 		}
 	}
 }
+
+// The directories Dir makes get the version directories' mode whatever the
+// umask: under umask 077 the application's user must still enter them.
+func TestMadeDirectoriesIgnoreTheUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	if _, err := Dir(t.Context(), dir, Options{Mode: 0o644}, func(s *Stage) error { return s.WriteFile("f", []byte("x")) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm() != 0o755 {
+			t.Errorf("%s: %v, %v; want 0755", d, fi.Mode(), err)
+		}
+	}
+}

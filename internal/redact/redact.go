@@ -76,6 +76,56 @@ func Register(values ...string) {
 }
 
 var (
+	public  = map[string]struct{}{}
+	protect *strings.Replacer // public text → a marker
+	restore *strings.Replacer // and back
+)
+
+// Public records text the user wrote — a reference as shown, a path, a
+// target — which Scrub leaves as it is even where a secret's value occurs
+// in it: with the password "secret", vault://secret/app shown as
+// vault://REDACTED/app would tell every reader the password. Only text
+// that holds no secret of its own may be recorded (a reference's Display,
+// never its Raw).
+func Public(texts ...string) {
+	mu.Lock()
+	defer mu.Unlock()
+	changed := false
+	for _, t := range texts {
+		if _, ok := public[t]; len(t) >= MinSecretLen && !ok {
+			public[t] = struct{}{}
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	all := make([]string, 0, len(public))
+	for t := range public {
+		all = append(all, t)
+	}
+	sort.Slice(all, func(i, j int) bool { return len(all[i]) > len(all[j]) })
+	var fwd, back []string
+	for i, t := range all {
+		marker := privateMarker(i)
+		fwd, back = append(fwd, t, marker), append(back, marker, t)
+	}
+	protect, restore = strings.NewReplacer(fwd...), strings.NewReplacer(back...)
+}
+
+// privateMarker stands for public text i while secrets are replaced: made
+// of private-use characters only, so that no secret's value can match in it.
+func privateMarker(i int) string {
+	var b strings.Builder
+	b.WriteRune('\ue000')
+	for _, d := range fmt.Sprint(i) {
+		b.WriteRune('\ue100' + (d - '0'))
+	}
+	b.WriteRune('\ue001')
+	return b.String()
+}
+
+var (
 	// scheme://user:pass@ or scheme://token@ inside free text.
 	userinfoRE = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s@"'<>]+@`)
 	// ?token=… or &password=… inside free text.
@@ -86,10 +136,14 @@ var (
 // values of sensitive query parameters replaced by REDACTED.
 func Scrub(s string) string {
 	mu.RLock()
-	r := replacer
+	r, pr, rs := replacer, protect, restore
 	mu.RUnlock()
 	if r != nil {
-		s = r.Replace(s)
+		if pr != nil {
+			s = rs.Replace(r.Replace(pr.Replace(s)))
+		} else {
+			s = r.Replace(s)
+		}
 	}
 	if strings.Contains(s, "://") {
 		s = userinfoRE.ReplaceAllString(s, "${1}"+Placeholder+"@")

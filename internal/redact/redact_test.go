@@ -109,3 +109,20 @@ func TestReadSecretFile(t *testing.T) {
 		t.Errorf("err = %v, want the path named", err)
 	}
 }
+
+// A secret's value inside text the user wrote is left there: scrubbing it
+// would tell the reader the password. Elsewhere it is scrubbed.
+func TestPublicTextIsNotScrubbed(t *testing.T) {
+	Register("secret")
+	Public("vault://secret/app/missing")
+	got := Scrub("vault://secret/app/missing: no key; the server said: password secret is wrong")
+	want := "vault://secret/app/missing: no key; the server said: password " + Placeholder + " is wrong"
+	if got != want {
+		t.Errorf("Scrub = %q\nwant    %q", got, want)
+	}
+	Register("1234")
+	Public("path/0/1/2")
+	if got := Scrub("path/0/1/2 1234"); got != "path/0/1/2 "+Placeholder {
+		t.Errorf("markers: %q", got)
+	}
+}
