@@ -16,7 +16,7 @@ import (
 func Command() *cli.Command {
 	var c Config
 	var mode, delims, maxBytes string
-	var values, data, allow, include, exclude, checks cli.StringSlice
+	var values, data, allow, include, exclude, checks, apiVersions cli.StringSlice
 	env := func(flag string) []string { return clix.Env("render", flag) }
 	return &cli.Command{
 		Name:      "render",
@@ -65,6 +65,12 @@ Examples:
 			&cli.StringFlag{Name: "owner", Usage: "uid:gid of the written files (needs root)", EnvVars: env("owner"), Destination: &c.Owner},
 			&cli.StringSliceFlag{Name: "check", Usage: "validator run on the staged files before publishing: {{.Path}} each rendered file, {{.Dir}} the directory (repeatable)", EnvVars: env("check"), Destination: &checks},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would change (names, and a diff of files without secrets); write nothing", EnvVars: env("dry-run"), Destination: &c.DryRun},
+			&cli.StringFlag{Name: "missing", Value: MissingPrint, Usage: "a missing value: print (an error only where it is printed; default, default/required/hasKey/with work), zero (printed as nothing, as Helm does) or error (any lookup of it fails)", EnvVars: env("missing"), Destination: &c.Missing},
+			&cli.StringFlag{Name: "chart", Usage: "a Chart.yaml, or a chart's directory, as .Chart (for a chart's helpers)", EnvVars: env("chart"), Destination: &c.Chart, Category: "Helm"},
+			&cli.StringFlag{Name: "release", Usage: "the release name, as .Release.Name (with .Release.Namespace, .Service, …)", EnvVars: env("release"), Destination: &c.Release, Category: "Helm"},
+			&cli.StringFlag{Name: "namespace", Value: "default", Usage: "the release's namespace (.Release.Namespace)", EnvVars: env("namespace"), Destination: &c.Namespace, Category: "Helm"},
+			&cli.StringFlag{Name: "kube-version", Value: DefaultKubeVersion, Usage: ".Capabilities.KubeVersion (helm template's default without a cluster)", EnvVars: env("kube-version"), Destination: &c.KubeVersion, Category: "Helm"},
+			&cli.StringSliceFlag{Name: "api-versions", Usage: "more .Capabilities.APIVersions, e.g. monitoring.coreos.com/v1 (repeatable)", EnvVars: env("api-versions"), Destination: &apiVersions, Category: "Helm"},
 			&cli.StringFlag{Name: "max-bytes", Value: "64MiB", Usage: "the most read from one file, and written by all templates together (a template that loops without end stops there)", EnvVars: env("max-bytes"), Destination: &maxBytes, Category: "Limits"},
 			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "overall deadline; 0 waits forever (exit 124 when it runs out)", EnvVars: env("timeout"), Destination: &c.Timeout, Category: "Limits"},
 		},
@@ -97,6 +103,7 @@ Examples:
 				c.LeftDelim, c.RightDelim = l, strings.TrimSpace(r)
 			}
 			c.Values, c.Data, c.Include, c.Exclude, c.Checks = values.Value(), data.Value(), include.Value(), exclude.Value(), checks.Value()
+			c.APIVersions = apiVersions.Value()
 			for _, a := range allow.Value() {
 				for _, n := range strings.Split(a, ",") {
 					if n = strings.TrimSpace(n); n != "" {

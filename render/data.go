@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/joho/godotenv"
 	"go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/publish"
@@ -145,6 +146,8 @@ func decode(format string, b []byte) (any, error) {
 			v = map[string]any{}
 		}
 		return normalize(v), nil
+	case "helm-yaml":
+		return decodeHelmYAML(b)
 	case "toml":
 		if err := checkDepth(b); err != nil {
 			return nil, err
@@ -204,8 +207,39 @@ func normalize(v any) any {
 			out[i] = normalize(x)
 		}
 		return out
+	case json.Number:
+		// Integers stay integers (Helm makes every number a float64, so
+		// that 10000000 prints as 1e+07); other numbers are float64.
+		if i, err := t.Int64(); err == nil {
+			return i
+		}
+		if f, err := t.Float64(); err == nil {
+			return f
+		}
+		return t.String()
 	}
 	return v
+}
+
+// decodeHelmYAML reads YAML as Helm reads values and fromYaml's text: YAML
+// 1.1 (yes, no, on and off are booleans; a key "on" is "true"), through
+// JSON, with sigs.k8s.io/yaml, the library Helm uses — but integers stay
+// integers.
+func decodeHelmYAML(b []byte) (any, error) {
+	j, err := sigsyaml.YAMLToJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	d := json.NewDecoder(bytes.NewReader(j))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if v == nil {
+		v = map[string]any{}
+	}
+	return normalize(v), nil
 }
 
 // jsonError adds the line to a syntax error's byte offset.
@@ -318,10 +352,16 @@ func merge(dst, src map[string]any) map[string]any {
 // loadValues merges the --values layers in order.
 func loadValues(args []string, max int64) (map[string]any, error) {
 	values := map[string]any{}
+	first := true
 	for _, a := range args {
 		l, err := parseLayer("--values", a, false)
 		if err != nil {
 			return nil, err
+		}
+		if l.format == "" || l.format == "yaml" {
+			if f, _ := formatOf(l.path); l.format == "yaml" || f == "yaml" {
+				l.format = "helm-yaml" // values are read as Helm reads them
+			}
 		}
 		v, err := l.load(max)
 		if err != nil {
@@ -333,6 +373,12 @@ func loadValues(args []string, max int64) (map[string]any, error) {
 		m, ok := v.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("--values %s: want a map at the top, got %T", l.path, v)
+		}
+		if first {
+			// The first layer is the chart's values.yaml: a null there is a
+			// key with no value (hasKey sees it); a later null deletes.
+			values, first = m, false
+			continue
 		}
 		values = merge(values, m)
 	}

@@ -9,24 +9,68 @@ import (
 	"strings"
 	"sync/atomic"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/BurntSushi/toml"
 	"github.com/Masterminds/sprig/v3"
-	"go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
+	goyaml "sigs.k8s.io/yaml/goyaml.v3"
 )
 
 // maxIncludeDepth stops a template that includes itself before it exhausts
 // the stack (Helm stops at 1000 too).
 const maxIncludeDepth = 1000
 
+// The ways a missing value is treated (--missing).
+const (
+	// MissingPrint, the default: lookups of absent keys give nothing, so
+	// Helm's idioms work (default, coalesce, empty, hasKey, with, if,
+	// ternary, required, (.a).b guards), but printing a missing or nil
+	// value is an error naming the template, line, column and expression.
+	MissingPrint = "print"
+	// MissingZero is Helm's lenient output: a missing value prints as
+	// nothing.
+	MissingZero = "zero"
+	// MissingError is Go's missingkey=error: any lookup of an absent key
+	// is an error.
+	MissingError = "error"
+)
+
+// engine is what the template functions that run templates share: the set
+// they run in, the mode, the delimiters, the output budget.
+type engine struct {
+	set    *template.Template
+	mode   string
+	ld, rd string
+	budget *budget
+	fm     template.FuncMap // the functions, for parsing tpl's text
+	depth  atomic.Int64     // include and tpl calls in progress, on every goroutine
+}
+
+// option is the set's missingkey option for the mode.
+func (e *engine) option() string {
+	if e.mode == MissingError {
+		return "missingkey=error"
+	}
+	return "missingkey=zero"
+}
+
+// finish turns an output as the mode wants it: in zero mode Go's "<no
+// value>" for a missing value becomes nothing, as Helm does.
+func (e *engine) finish(s string) string {
+	if e.mode == MissingZero {
+		return strings.ReplaceAll(s, "<no value>", "")
+	}
+	return s
+}
+
 // funcs returns the template functions: sprig's, without the ones that
 // reach outside the declared data (getHostByName resolves DNS; env and
-// expandenv read the whole environment), plus Helm's names. t is the
-// template set include and tpl work in, set once it is parsed.
-func funcs(env map[string]string, prefix string, t **template.Template, b *budget) template.FuncMap {
+// expandenv read the whole environment), plus Helm's.
+func (e *engine) funcs(env map[string]string, prefix string) template.FuncMap {
 	f := sprig.TxtFuncMap()
 	delete(f, "getHostByName")
-	boundFuncs(f, b)
+	boundFuncs(f, e.budget)
 	f["env"] = func(name string) (string, error) {
 		if !strings.HasPrefix(name, prefix) {
 			return "", fmt.Errorf("env %q: only variables starting with %q are visible (--env-prefix)", name, prefix)
@@ -34,19 +78,28 @@ func funcs(env map[string]string, prefix string, t **template.Template, b *budge
 		return env[name], nil
 	}
 	f["expandenv"] = func(s string) string { return os.Expand(s, func(k string) string { return env[k] }) }
+	// Helm's, byte for byte: toYaml is sigs.k8s.io/yaml's (through JSON,
+	// keys sorted), toYamlPretty yaml.v3's with an indent of 2.
 	f["toYaml"] = func(v any) (string, error) {
-		var b bytes.Buffer
-		e := yaml.NewEncoder(&b)
-		e.SetIndent(2)
-		if err := e.Encode(v); err != nil {
+		b, err := sigsyaml.Marshal(v)
+		if err != nil {
 			return "", fmt.Errorf("toYaml: %w", err)
+		}
+		return strings.TrimSuffix(string(b), "\n"), nil
+	}
+	f["toYamlPretty"] = func(v any) (string, error) {
+		var b bytes.Buffer
+		enc := goyaml.NewEncoder(&b)
+		enc.SetIndent(2)
+		if err := enc.Encode(v); err != nil {
+			return "", fmt.Errorf("toYamlPretty: %w", err)
 		}
 		return strings.TrimSuffix(b.String(), "\n"), nil
 	}
 	f["fromYaml"] = func(s string) (map[string]any, error) {
-		return decodeAs[map[string]any]("fromYaml", "yaml", s, "a map (use fromYamlArray for a list)")
+		return decodeAs[map[string]any]("fromYaml", "helm-yaml", s, "a map (use fromYamlArray for a list)")
 	}
-	f["fromYamlArray"] = func(s string) ([]any, error) { return decodeAs[[]any]("fromYamlArray", "yaml", s, "a list") }
+	f["fromYamlArray"] = func(s string) ([]any, error) { return decodeAs[[]any]("fromYamlArray", "helm-yaml", s, "a list") }
 	f["toJson"] = func(v any) (string, error) {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -65,47 +118,139 @@ func funcs(env map[string]string, prefix string, t **template.Template, b *budge
 		}
 		return b.String(), nil
 	}
+	f["fromToml"] = func(s string) (map[string]any, error) {
+		return decodeAs[map[string]any]("fromToml", "toml", s, "a table")
+	}
 	f["required"] = func(msg string, v any) (any, error) {
 		if v == nil {
-			return nil, errors.New(msg)
+			return nil, requiredError(msg)
 		}
 		if s, ok := v.(string); ok && s == "" {
-			return nil, errors.New(msg)
+			return nil, requiredError(msg)
 		}
 		return v, nil
 	}
-	// Templates execute in parallel; the count covers them all, which only
-	// adds the few levels the other workers are in to a runaway's.
-	var depth atomic.Int64
+	f["fail"] = func(msg string) (string, error) { return "", requiredError(msg) }
+	// What `helm template` gives offline: an empty map.
+	f["lookup"] = func(apiVersion, kind, namespace, name string) map[string]any { return map[string]any{} }
+	f[printCheck] = printChecked
+	e.bind(f, e.set)
+	e.fm = f
+	return f
+}
+
+// bind makes include and tpl run in set: the render's, or a clone a tpl
+// call made (its text's defines are seen by the includes inside it).
+func (e *engine) bind(f template.FuncMap, set *template.Template) {
 	f["include"] = func(name string, data any) (string, error) {
-		if depth.Add(1) > maxIncludeDepth {
-			depth.Add(-1)
+		if e.depth.Add(1) > maxIncludeDepth {
+			e.depth.Add(-1)
 			return "", fmt.Errorf("include %q: more than %d nested includes (a template that includes itself?)", name, maxIncludeDepth)
 		}
-		defer depth.Add(-1)
-		w := &budgetWriter{budget: b}
-		err := (*t).ExecuteTemplate(w, name, data)
+		defer e.depth.Add(-1)
+		w := &budgetWriter{budget: e.budget}
+		err := set.ExecuteTemplate(w, name, data)
 		return w.buf.String(), err
 	}
 	f["tpl"] = func(text string, data any) (string, error) {
-		if depth.Add(1) > maxIncludeDepth {
-			depth.Add(-1)
+		if e.depth.Add(1) > maxIncludeDepth {
+			e.depth.Add(-1)
 			return "", fmt.Errorf("tpl: more than %d nested calls", maxIncludeDepth)
 		}
-		defer depth.Add(-1)
-		c, err := (*t).Clone()
+		defer e.depth.Add(-1)
+		// As Helm does: a clone of the set, so that the text's defines (and
+		// redefinitions) are what its includes see, and nothing leaks out.
+		c, err := set.Clone()
 		if err != nil {
 			return "", err
 		}
-		c, err = c.New("tpl").Parse(text)
+		c.Option(e.option()) // a clone forgets it (golang/go#43022)
+		inner := template.FuncMap{}
+		e.bind(inner, c)
+		c.Funcs(inner)
+		trees, err := parse.Parse("tpl", text, e.ld, e.rd, e.fm, builtinNames)
 		if err != nil {
 			return "", fmt.Errorf("tpl: %w", err)
 		}
-		w := &budgetWriter{budget: b}
-		err = c.Execute(w, data)
-		return w.buf.String(), err
+		for name, tree := range trees {
+			if e.mode == MissingPrint {
+				checkPrints(tree)
+			}
+			if _, err := c.AddParseTree(name, tree); err != nil {
+				return "", fmt.Errorf("tpl: %w", err)
+			}
+		}
+		w := &budgetWriter{budget: e.budget}
+		if err := c.ExecuteTemplate(w, "tpl", data); err != nil {
+			return "", err
+		}
+		return e.finish(w.buf.String()), nil
 	}
-	return f
+}
+
+// requiredError is the user's own message, as Helm gives it.
+type requiredError string
+
+func (e requiredError) Error() string { return string(e) }
+
+// printCheck is the function checkPrints appends to every printing action.
+const printCheck = "__initbox_printed"
+
+// checkPrints makes every action that prints ({{ .Values.x }}, not
+// {{ if }}, {{ $v := … }}) fail when what it prints is missing or nil: it
+// appends `| __initbox_printed "where"` to the action's pipeline.
+func checkPrints(tree *parse.Tree) {
+	var walk func(parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			if len(n.Pipe.Decl) > 0 || n.Pipe.IsAssign {
+				return
+			}
+			var at parse.Node = n
+			if len(n.Pipe.Cmds) > 0 {
+				at = n.Pipe.Cmds[0] // where the expression starts, not the {{
+			}
+			loc, _ := tree.ErrorContext(at)
+			where := loc + ": " + n.Pipe.String()
+			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{
+				parse.NewIdentifier(printCheck).SetTree(tree).SetPos(n.Pos),
+				&parse.StringNode{NodeType: parse.NodeString, Pos: n.Pos, Quoted: fmt.Sprintf("%q", where), Text: where},
+			}})
+		case *parse.IfNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.List)
+			walk(n.ElseList)
+		}
+	}
+	walk(tree.Root)
+}
+
+// printChecked passes v on, or fails when it is nil: printing it would
+// write "<no value>" (or, in Helm, nothing) where a value was meant.
+func printChecked(where string, v any) (any, error) {
+	if v == nil {
+		return nil, missingError(where)
+	}
+	return v, nil
+}
+
+// missingError says a printed value is missing.
+type missingError string
+
+func (e missingError) Error() string {
+	return string(e) + " is missing (or null); give it a value, use default or required, or --missing zero to print it as nothing, as Helm does"
 }
 
 // decodeAs parses s and wants a T (a map or a list) at the top.
@@ -120,4 +265,22 @@ func decodeAs[T any](fn, format, s, want string) (T, error) {
 		return zero, fmt.Errorf("%s: not %s", fn, want)
 	}
 	return t, nil
+}
+
+// templateError is an execution error as the user should read it: a failed
+// print check or required says only what it says, with where.
+func templateError(err error) string {
+	var m missingError
+	var r requiredError
+	switch {
+	case errors.As(err, &m):
+		return m.Error()
+	case errors.As(err, &r):
+		msg := tidy(err)
+		if at, _, ok := strings.Cut(msg, ": executing"); ok {
+			return at + ": " + r.Error()
+		}
+		return r.Error()
+	}
+	return tidy(err)
 }

@@ -84,6 +84,16 @@ type Config struct {
 	Checks []string
 	// DryRun prints what would change and writes nothing.
 	DryRun bool
+	// Missing says what a missing value does: MissingPrint (""), an error
+	// only where it is printed; MissingZero, printed as nothing (Helm);
+	// MissingError, an error wherever it is looked up.
+	Missing string
+	// Chart is a Chart.yaml (or a chart's directory) read as .Chart;
+	// Release and Namespace make .Release (as helm template NAME does);
+	// KubeVersion and APIVersions shape .Capabilities (default: helm
+	// template's offline ones).
+	Chart, Release, Namespace, KubeVersion string
+	APIVersions                            []string
 	// MaxBytes bounds what is read from one file and what all outputs
 	// take together; 0 means DefaultMaxBytes. Timeout bounds the render
 	// (0: none): a template is a program, and may loop.
@@ -111,6 +121,8 @@ type output struct {
 // Validate checks the configuration without reading anything.
 func (c Config) Validate() error {
 	switch {
+	case c.Missing != "" && c.Missing != MissingPrint && c.Missing != MissingZero && c.Missing != MissingError:
+		return fmt.Errorf("--missing %q: use print, zero or error", c.Missing)
 	case c.Src == "":
 		return errors.New("no source: give a template file, a directory or - (stdin)")
 	case c.Out == "":
@@ -427,13 +439,19 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 	var set *template.Template
 	var fm template.FuncMap
 	out := newBudget(c.MaxBytes)
+	e := &engine{mode: c.Missing, ld: c.LeftDelim, rd: c.RightDelim, budget: out}
+	if e.mode == "" {
+		e.mode = MissingPrint
+	}
 	if !c.Envsubst {
-		fm = funcs(env, c.EnvPrefix, &set, out)
-		set = template.New("").Option("missingkey=error").Funcs(fm)
+		set = template.New("").Option(e.option())
+		e.set = set
+		fm = e.funcs(env, c.EnvPrefix)
+		set.Funcs(fm)
 		if c.LeftDelim != "" {
 			set.Delims(c.LeftDelim, c.RightDelim)
 		}
-		if err := c.parsePartials(set); err != nil {
+		if err := c.parsePartials(set, e); err != nil {
 			return nil, err
 		}
 	}
@@ -460,12 +478,27 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 		return nil, err
 	}
 	if !c.Envsubst {
-		errs = c.parseAll(set, fm, ins, contents)
+		errs = c.parseAll(set, fm, ins, contents, e)
 	}
 	if len(errs) > 0 {
 		return nil, templateErrors(errs, len(ins))
 	}
 	root := map[string]any{"Values": values, "Data": data, "Env": stringMap(env)}
+	caps, err := c.capabilities()
+	if err != nil {
+		return nil, exitcode.Usage(err)
+	}
+	root["Capabilities"] = caps
+	if c.Chart != "" {
+		chart, err := loadChart(c.Chart)
+		if err != nil {
+			return nil, exitcode.Usage(err)
+		}
+		root["Chart"] = chart
+	}
+	if c.Release != "" {
+		root["Release"] = c.release()
+	}
 	// Executing and checking are pure CPU and safe in parallel once every
 	// template is parsed.
 	outs := make([]output, len(ins))
@@ -493,11 +526,13 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 			outs[i].data = []byte(s)
 		} else {
 			w := &budgetWriter{budget: out}
-			if err := set.ExecuteTemplate(w, in.tmpl, root); err != nil {
-				failed[i] = tidy(err)
+			dot := maps.Clone(root)
+			dot["Template"] = map[string]any{"Name": in.tmpl, "BasePath": path.Dir(in.tmpl)}
+			if err := set.ExecuteTemplate(w, in.tmpl, dot); err != nil {
+				failed[i] = templateError(err)
 				return
 			}
-			outs[i].data = w.buf.Bytes()
+			outs[i].data = []byte(e.finish(w.buf.String()))
 		}
 		if err := checkSyntax(outs[i]); err != nil {
 			failed[i] = err.Error()
@@ -517,13 +552,18 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 // parseAll parses the templates on every core, then adds their trees to set
 // in input order, so that a name defined in two files resolves as a serial
 // parse would (the later file wins). It returns one message per bad file.
-func (c Config) parseAll(set *template.Template, funcs template.FuncMap, ins []input, contents [][]byte) []string {
+func (c Config) parseAll(set *template.Template, funcs template.FuncMap, ins []input, contents [][]byte, e *engine) []string {
 	fm := []map[string]any{funcs, builtinNames}
 	trees := make([]map[string]*parse.Tree, len(ins))
 	failed := make([]error, len(ins))
 	parallel(len(ins), func(i int) {
 		if ins[i].template {
 			trees[i], failed[i] = parse.Parse(ins[i].tmpl, string(contents[i]), c.LeftDelim, c.RightDelim, fm...)
+			if failed[i] == nil && e.mode == MissingPrint {
+				for _, t := range trees[i] {
+					checkPrints(t)
+				}
+			}
 		}
 	})
 	var errs []string
@@ -633,7 +673,7 @@ func readFile(name string) ([]byte, fs.FileMode, error) {
 	}
 }
 
-func (c Config) parsePartials(set *template.Template) error {
+func (c Config) parsePartials(set *template.Template, e *engine) error {
 	if c.Partials == "" {
 		return nil
 	}
@@ -657,8 +697,17 @@ func (c Config) parsePartials(set *template.Template) error {
 		if err != nil {
 			return err
 		}
-		if _, err := set.New(filepath.ToSlash(rel)).Parse(string(b)); err != nil {
+		trees, err := parse.Parse(filepath.ToSlash(rel), string(b), c.LeftDelim, c.RightDelim, e.fm, builtinNames)
+		if err != nil {
 			return fmt.Errorf("--partials: %s", tidy(err))
+		}
+		for name, tree := range trees {
+			if e.mode == MissingPrint {
+				checkPrints(tree)
+			}
+			if _, err := set.AddParseTree(name, tree); err != nil {
+				return fmt.Errorf("--partials: %s", tidy(err))
+			}
 		}
 		return nil
 	})

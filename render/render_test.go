@@ -51,7 +51,7 @@ func TestFailuresKeepTheOldOutput(t *testing.T) {
 		c     Config
 		want  string
 	}{
-		{"missing key", func() { write(t, vals, "name: b\n") }, Config{}, `map has no entry for key "port"`},
+		{"missing key", func() { write(t, vals, "name: b\n") }, Config{}, `app.json.tmpl:1:12: .Values.port is missing`},
 		{"syntax", func() { write(t, filepath.Join(src, "other.conf.tmpl"), "name={{ .Values.name ") }, Config{}, "other.conf.tmpl:1: unclosed action"},
 		{"invalid json", func() { write(t, vals, "port: '80,'\nname: b\n") }, Config{}, "app.json: the output is not valid json"},
 		{"failing check", func() { write(t, vals, "port: 81\nname: b\n") }, Config{Checks: []string{`grep -q name=a {{.Path}}`}}, `--check "grep -q name=a {{.Path}}" on`},
@@ -114,7 +114,7 @@ func TestHermetic(t *testing.T) {
 		{`{{ include "/etc/passwd" . }}`, `no template "/etc/passwd"`},
 		{`{{ template "/etc/passwd" }}`, `template "/etc/passwd" not defined`},
 		{`{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}`, "more than 1000 nested includes"},
-		{`{{ .Env.HOME }}`, `map has no entry for key "HOME"`},
+		{`{{ .Env.HOME }}`, `.Env.HOME is missing`},
 		{`{{ expandenv "$HOME" }}x`, ""},
 	} {
 		src := filepath.Join(dir, "t.tmpl")

@@ -34,7 +34,7 @@ func (c Config) fill(ctx context.Context, o origin, w *writer, isDir bool, forma
 	}
 	body, err := a.Open(ctx)
 	if err != nil {
-		return "", err
+		return "", retriable(err)
 	}
 	defer body.Close()
 	h := sha256.New()
@@ -94,6 +94,15 @@ var errTooLarge = errors.New("larger than --max-bytes")
 type transportError struct{ error }
 
 func (e transportError) Unwrap() error { return e.error }
+
+// retriable marks a source's error that may heal (not retry.Permanent) as
+// the download's: Run retries those, and nothing else.
+func retriable(err error) error {
+	if err == nil || retry.IsPermanent(err) {
+		return err
+	}
+	return transportError{err}
+}
 
 func isTransport(err error) bool {
 	var te transportError

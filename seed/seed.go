@@ -239,6 +239,11 @@ func Run(ctx context.Context, c Config) error {
 			w = &writer{cfg: c, stage: s, links: map[string]bool{}, meter: meter}
 			return c.fillStage(ctx, o, job, w, s)
 		})
+		// Only the source's own troubles are worth another try: a target
+		// that cannot be written (permission denied, no space) is not.
+		if err != nil && !isTransport(err) && ctx.Err() == nil {
+			return retry.Permanent(exitcode.WithCode(exitcode.Failure, err))
+		}
 		return err
 	})
 	if err != nil {
@@ -337,7 +342,7 @@ func (c Config) fillStage(ctx context.Context, o origin, j job, w *writer, s *pu
 	switch src := o.src.(type) {
 	case source.Tree:
 		if err := src.Write(ctx, j.digest, j.ref, w); err != nil {
-			return err
+			return retriable(err)
 		}
 	default:
 		sum, err := c.fill(ctx, o, w, j.isDir, j.format)

@@ -602,3 +602,16 @@ func TestDirectoryLimit(t *testing.T) {
 		t.Errorf("copy: %v", err)
 	}
 }
+
+// A target that cannot be written fails at once: only the source's own
+// troubles (a download that broke) are retried.
+func TestUnwritableTargetFailsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	src := writeFile(t, filepath.Join(dir, "a.tar"), makeTar(t, []tarEntry{{name: "f", body: "x"}}))
+	blocker := writeFile(t, filepath.Join(dir, "file"), []byte("not a directory"))
+	start := time.Now()
+	err := seed(t, Config{Src: src, Target: filepath.Join(blocker, "target")})
+	if exitcode.Of(err) != exitcode.Failure || time.Since(start) > 5*time.Second {
+		t.Fatalf("exit %d after %v: %v", exitcode.Of(err), time.Since(start), err)
+	}
+}

@@ -546,9 +546,9 @@ func Dir(ctx context.Context, dir string, opts Options, fill func(*Stage) error)
 	return true, removeOld(root, dir, current, version, tops)
 }
 
-// makeDirs makes dir and the parents it lacks with the mode and owner of
-// the version directories: under umask 077 a directory made with 0755
-// would be 0700, and the application's user could not enter it.
+// makeDirs makes dir and the parents it lacks with the mode of the version
+// directories: under umask 077 a directory made with 0755 would be 0700,
+// and the application's user could not enter it.
 func makeDirs(dir string, opts Options) error {
 	var made []string
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
@@ -560,14 +560,12 @@ func makeDirs(dir string, opts Options) error {
 	if err := os.MkdirAll(dir, opts.dirMode()); err != nil {
 		return err
 	}
+	// Not chowned: initbox still writes in them, and with only CAP_CHOWN
+	// (no CAP_DAC_OVERRIDE) it could not once they are another user's. The
+	// versions inside are the owner's.
 	for _, d := range made {
 		if err := os.Chmod(d, opts.dirMode()); err != nil {
 			return err
-		}
-		if o := opts.Owner; o != nil {
-			if err := os.Lchown(d, o.UID, o.GID); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -1,0 +1,224 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"golang.org/x/tools/txtar"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/initbox/initbox/internal/testserver"
+)
+
+// helmCase is one snippet of the corpus: a template, its values, and — for
+// a difference initbox makes on purpose — what initbox gives instead (an
+// output, or "error: …" for a loud one).
+type helmCase struct {
+	name, tmpl, values string
+	initbox            string // "" = identical to helm
+	zero               string // in --missing zero mode: "" = identical to helm
+}
+
+// helmCorpus reads testdata/helm/*.txtar: NAME.tmpl, NAME.yaml (values),
+// NAME.initbox (a documented difference in the default mode),
+// NAME.initbox-zero (one that remains with --missing zero).
+func helmCorpus(t *testing.T) []helmCase {
+	files, _ := filepath.Glob("testdata/helm/*.txtar")
+	byName := map[string]*helmCase{}
+	for _, f := range files {
+		ar, err := txtar.ParseFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, af := range ar.Files {
+			base, ext, _ := strings.Cut(af.Name, ".")
+			name := strings.TrimSuffix(filepath.Base(f), ".txtar") + "/" + base
+			c := byName[name]
+			if c == nil {
+				c = &helmCase{name: name}
+				byName[name] = c
+			}
+			switch ext {
+			case "tmpl":
+				c.tmpl = string(af.Data)
+			case "yaml":
+				c.values = string(af.Data)
+			case "initbox":
+				c.initbox = strings.TrimSuffix(string(af.Data), "\n")
+			case "initbox-zero":
+				c.zero = strings.TrimSuffix(string(af.Data), "\n")
+			default:
+				t.Fatalf("%s: %s: unknown kind %q", f, af.Name, ext)
+			}
+		}
+	}
+	var cases []helmCase
+	for _, c := range byName {
+		if c.tmpl == "" {
+			t.Fatalf("%s has no template", c.name)
+		}
+		cases = append(cases, *c)
+	}
+	sort.Slice(cases, func(i, j int) bool { return cases[i].name < cases[j].name })
+	return cases
+}
+
+func helmBinary(t *testing.T) string {
+	testserver.Needs(t, "helm (make k8s-tools builds it)")
+	if p := os.Getenv("INITBOX_HELM_BIN"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs(filepath.Join("..", "build", "peers", "helm"))
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no helm: run `make k8s-tools` (it builds build/peers/helm), or set INITBOX_HELM_BIN")
+	}
+	return p
+}
+
+// renderHelm renders every case with one `helm template`: each snippet is a
+// partial of one chart, included into a ConfigMap's block scalar with its
+// own values as .Values, so helm's YAML check passes whatever it prints.
+func renderHelm(t *testing.T, cases []helmCase) (out map[string]string, failed, message string) {
+	dir := filepath.Join(t.TempDir(), "corpus")
+	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
+	os.WriteFile(filepath.Join(dir, "Chart.yaml"), []byte("apiVersion: v2\nname: corpus\nversion: 0.1.0\nappVersion: \"1.0\"\n"), 0o644)
+	var values, chartOut bytes.Buffer
+	for i, c := range cases {
+		key := fmt.Sprintf("c%03d", i)
+		os.WriteFile(filepath.Join(dir, "templates", "_"+key+".tpl"), []byte(c.tmpl), 0o644)
+		v := map[string]any{}
+		if err := sigsyaml.Unmarshal([]byte(c.values), &v); err != nil {
+			t.Fatalf("%s: values: %v", c.name, err)
+		}
+		b, _ := sigsyaml.Marshal(map[string]any{key: v})
+		values.Write(b)
+		fmt.Fprintf(&chartOut, `---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: %s}
+data:
+  out: |2-
+{{ include "corpus/templates/_%s.tpl" (dict "Values" .Values.%s "Chart" .Chart "Release" .Release "Capabilities" .Capabilities "Template" .Template) | indent 4 }}
+    END
+`, key, key, key)
+	}
+	os.WriteFile(filepath.Join(dir, "values.yaml"), values.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(dir, "templates", "out.yaml"), chartOut.Bytes(), 0o644)
+	cmd := exec.Command(helmBinary(t), "template", "rel", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	rendered, err := cmd.Output()
+	if err != nil {
+		if m := failedCase.FindStringSubmatch(stderr.String()); m != nil {
+			return nil, m[1], strings.TrimSpace(stderr.String())
+		}
+		t.Fatalf("helm template: %v\n%s", err, stderr.String())
+	}
+	got := map[string]string{}
+	for _, doc := range strings.Split(string(rendered), "\n---\n") {
+		var cm struct {
+			Metadata struct{ Name string }
+			Data     map[string]string
+		}
+		if err := sigsyaml.Unmarshal([]byte(doc), &cm); err == nil && cm.Metadata.Name != "" {
+			// The END line keeps the last line's trailing spaces in the
+			// block scalar.
+			got[cm.Metadata.Name] = strings.TrimSuffix(cm.Data["out"], "\nEND")
+		}
+	}
+	return got, "", ""
+}
+
+// failedCase finds the case helm failed on in its error.
+var failedCase = regexp.MustCompile(`corpus/templates/_(c\d{3})\.tpl`)
+
+// renderInitbox renders one case as a user would: the snippet as a file,
+// its values with --values, the chart's Chart.yaml and a release.
+func renderInitbox(t *testing.T, c helmCase, missing string) string {
+	dir := t.TempDir()
+	tmpl, vals, chart := filepath.Join(dir, "t.tmpl"), filepath.Join(dir, "values.yaml"), filepath.Join(dir, "Chart.yaml")
+	os.WriteFile(tmpl, []byte(c.tmpl), 0o644)
+	os.WriteFile(vals, []byte(c.values), 0o644)
+	os.WriteFile(chart, []byte("apiVersion: v2\nname: corpus\nversion: 0.1.0\nappVersion: \"1.0\"\n"), 0o644)
+	var out bytes.Buffer
+	err := Run(t.Context(), Config{Src: tmpl, Out: "-", Values: []string{vals}, Chart: chart, Release: "rel", Missing: missing, Stdout: &out})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return out.String()
+}
+
+// The corpus renders as `helm template` renders it — byte for byte — or
+// makes a difference documented in the case (a loud error, or an output
+// initbox gives on purpose, such as integers that stay integers).
+func TestHelmCorpus(t *testing.T) {
+	cases := helmCorpus(t)
+	// A case helm fails on is set aside (helm stops at the first) with its
+	// error: initbox must fail on it too, or do what the case documents.
+	helmErr := map[string]string{}
+	var helm map[string]string
+	for {
+		var rest []helmCase
+		for _, c := range cases {
+			if _, failed := helmErr[c.name]; !failed {
+				rest = append(rest, c)
+			}
+		}
+		out, failed, msg := renderHelm(t, rest)
+		if failed == "" {
+			helm = map[string]string{}
+			for i, c := range rest {
+				if v, ok := out[fmt.Sprintf("c%03d", i)]; ok {
+					helm[c.name] = v
+				}
+			}
+			break
+		}
+		var i int
+		fmt.Sscanf(failed, "c%03d", &i)
+		helmErr[rest[i].name] = msg
+	}
+	identical, documented := 0, 0
+	for _, c := range cases {
+		want, ok := helm[c.name]
+		if msg, failed := helmErr[c.name]; failed {
+			want, ok = "error: ", true // initbox must fail too, unless documented
+			t.Logf("%s: helm fails: %.300s", c.name, msg)
+		}
+		if !ok {
+			t.Errorf("%s: helm rendered nothing", c.name)
+			continue
+		}
+
+		for _, mode := range []string{MissingPrint, MissingZero} {
+			got := renderInitbox(t, c, mode)
+			expect, note := want, "helm"
+			if d := map[string]string{MissingPrint: c.initbox, MissingZero: c.zero}[mode]; d != "" {
+				expect, note = d, "the documented difference"
+			}
+			switch {
+			case strings.HasPrefix(expect, "error: ") && strings.HasPrefix(got, "error: ") && strings.Contains(got, strings.TrimPrefix(expect, "error: ")):
+				// A loud error on both sides, or the one the case names.
+			case got == expect:
+			default:
+				t.Errorf("%s (--missing %s): initbox gives\n%q\nwant (%s)\n%q", c.name, mode, got, note, expect)
+				continue
+			}
+			if mode == MissingPrint {
+				if note == "helm" {
+					identical++
+				} else {
+					documented++
+				}
+			}
+		}
+	}
+	t.Logf("%d cases: %d identical to helm template, %d documented differences", len(cases), identical, documented)
+}
