@@ -71,6 +71,7 @@ func (e *engine) funcs(env map[string]string, prefix string) template.FuncMap {
 	f := sprig.TxtFuncMap()
 	delete(f, "getHostByName")
 	boundFuncs(f, e.budget)
+	comparisons(f)
 	f["env"] = func(name string) (string, error) {
 		if !strings.HasPrefix(name, prefix) {
 			return "", fmt.Errorf("env %q: only variables starting with %q are visible (--env-prefix)", name, prefix)

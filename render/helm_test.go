@@ -51,9 +51,9 @@ func helmCorpus(t *testing.T) []helmCase {
 			case "yaml":
 				c.values = string(af.Data)
 			case "initbox":
-				c.initbox = strings.TrimSuffix(string(af.Data), "\n")
+				c.initbox = outputOrError(af.Data)
 			case "initbox-zero":
-				c.zero = strings.TrimSuffix(string(af.Data), "\n")
+				c.zero = outputOrError(af.Data)
 			default:
 				t.Fatalf("%s: %s: unknown kind %q", f, af.Name, ext)
 			}
@@ -68,6 +68,15 @@ func helmCorpus(t *testing.T) []helmCase {
 	}
 	sort.Slice(cases, func(i, j int) bool { return cases[i].name < cases[j].name })
 	return cases
+}
+
+// outputOrError is a documented difference: an output as it is (a
+// template's last newline included), or "error: …" trimmed.
+func outputOrError(b []byte) string {
+	if s := string(b); strings.HasPrefix(s, "error: ") {
+		return strings.TrimSpace(s)
+	}
+	return string(b)
 }
 
 func helmBinary(t *testing.T) string {
@@ -90,6 +99,7 @@ func renderHelm(t *testing.T, cases []helmCase) (out map[string]string, failed, 
 	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
 	os.WriteFile(filepath.Join(dir, "Chart.yaml"), []byte("apiVersion: v2\nname: corpus\nversion: 0.1.0\nappVersion: \"1.0\"\n"), 0o644)
 	var values, chartOut bytes.Buffer
+	var includeLines []int // the line of out.yaml that includes each case
 	for i, c := range cases {
 		key := fmt.Sprintf("c%03d", i)
 		os.WriteFile(filepath.Join(dir, "templates", "_"+key+".tpl"), []byte(c.tmpl), 0o644)
@@ -99,6 +109,7 @@ func renderHelm(t *testing.T, cases []helmCase) (out map[string]string, failed, 
 		}
 		b, _ := sigsyaml.Marshal(map[string]any{key: v})
 		values.Write(b)
+		includeLines = append(includeLines, strings.Count(chartOut.String(), "\n")+7)
 		fmt.Fprintf(&chartOut, `---
 apiVersion: v1
 kind: ConfigMap
@@ -119,6 +130,16 @@ data:
 		if m := failedCase.FindStringSubmatch(stderr.String()); m != nil {
 			return nil, m[1], strings.TrimSpace(stderr.String())
 		}
+		// An error helm reports at the including line (fail, required).
+		if m := failedLine.FindStringSubmatch(stderr.String()); m != nil {
+			var line int
+			fmt.Sscanf(m[1], "%d", &line)
+			for i, at := range includeLines {
+				if at == line {
+					return nil, fmt.Sprintf("c%03d", i), strings.TrimSpace(stderr.String())
+				}
+			}
+		}
 		t.Fatalf("helm template: %v\n%s", err, stderr.String())
 	}
 	got := map[string]string{}
@@ -136,8 +157,12 @@ data:
 	return got, "", ""
 }
 
-// failedCase finds the case helm failed on in its error.
-var failedCase = regexp.MustCompile(`corpus/templates/_(c\d{3})\.tpl`)
+// failedCase finds the case helm failed on in its error; failedLine the
+// line of out.yaml it names otherwise.
+var (
+	failedCase = regexp.MustCompile(`corpus/templates/_(c\d{3})\.tpl`)
+	failedLine = regexp.MustCompile(`corpus/templates/out\.yaml:(\d+):`)
+)
 
 // renderInitbox renders one case as a user would: the snippet as a file,
 // its values with --values, the chart's Chart.yaml and a release.
