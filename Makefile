@@ -85,7 +85,7 @@ deps-test:
 deps-bench:
 	$(call need,$(BENCH_PKGS))
 
-unit: deps-test servers ## unit and integration tests (no Docker), with the race detector
+unit: deps-test servers k8s-tools ## unit and integration tests (no Docker), with the race detector
 	INITBOX_VAULT_BIN=$(CURDIR)/build/servers/vault INITBOX_MINIO_BIN=$(CURDIR)/build/servers/minio \
 	  CGO_ENABLED=1 $(GO) test -count=1 -race ./...
 
