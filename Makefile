@@ -23,7 +23,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: fuzz help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
+.PHONY: render-peers fuzz help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -61,7 +61,7 @@ PKG_time           := test -x /usr/bin/time
 PKG_gettext-base   := command -v envsubst
 PKG_python3-dotenv := /usr/bin/python3 -c 'import dotenv' 
 DEMO_PKGS  := busybox-static docker-compose
-TEST_PKGS  := $(DEMO_PKGS) postgresql mariadb-server redis-server git openjdk-17-jdk-headless python3-dotenv dash
+TEST_PKGS  := $(DEMO_PKGS) postgresql mariadb-server redis-server git openjdk-17-jdk-headless python3-dotenv dash gettext-base
 BENCH_PKGS := $(TEST_PKGS) wait-for-it awscli rclone time gettext-base
 
 # need PACKAGES: install the missing ones (as root) or say how; then check
@@ -85,7 +85,7 @@ deps-test:
 deps-bench:
 	$(call need,$(BENCH_PKGS))
 
-unit: deps-test servers k8s-tools ## unit and integration tests (no Docker), with the race detector
+unit: deps-test servers render-peers ## unit and integration tests (no Docker), with the race detector
 	INITBOX_VAULT_BIN=$(CURDIR)/build/servers/vault INITBOX_MINIO_BIN=$(CURDIR)/build/servers/minio \
 	  CGO_ENABLED=1 $(GO) test -count=1 -race ./...
 
@@ -214,6 +214,7 @@ demo-down: ## remove the demo's containers and volumes
 CONSUL_TEMPLATE_PIN := v0.41.1
 HELM_PIN := v3.22.0
 KUSTOMIZE_PIN := v5.7.1
+A8M_ENVSUBST_PIN := v1.4.3
 peers: build/peers/consul-template-$(CONSUL_TEMPLATE_PIN) build/peers/helm-$(HELM_PIN) ## build the Go peer tools of make bench (consul-template, helm)
 	ln -sf consul-template-$(CONSUL_TEMPLATE_PIN) build/peers/consul-template
 	ln -sf helm-$(HELM_PIN) build/peers/helm
@@ -232,6 +233,19 @@ build/peers/kustomize-$(KUSTOMIZE_PIN):
 	mkdir -p build/peers/gobin
 	GOBIN=$(CURDIR)/build/peers/gobin CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-s -w" sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_PIN)
 	mv build/peers/gobin/kustomize $@
+
+# The render tests compare initbox side by side with helm and a8m/envsubst,
+# built from their modules (GNU envsubst comes from gettext-base). gomplate
+# cannot be built here (its module needs inet.af/netaddr, which the proxy
+# does not serve): its cases come from its documentation.
+render-peers: build/peers/helm-$(HELM_PIN) build/peers/envsubst-a8m-$(A8M_ENVSUBST_PIN)
+	ln -sf helm-$(HELM_PIN) build/peers/helm
+	ln -sf envsubst-a8m-$(A8M_ENVSUBST_PIN) build/peers/envsubst-a8m
+
+build/peers/envsubst-a8m-$(A8M_ENVSUBST_PIN):
+	mkdir -p build/peers/gobin
+	GOBIN=$(CURDIR)/build/peers/gobin CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-s -w" github.com/a8m/envsubst/cmd/envsubst@$(A8M_ENVSUBST_PIN)
+	mv build/peers/gobin/envsubst $@
 
 build/peers/consul-template-$(CONSUL_TEMPLATE_PIN):
 	mkdir -p build/peers/gobin

@@ -42,7 +42,7 @@ func TestFetchThenRenderIntoEmptyDir(t *testing.T) {
 }
 
 // The GC floor follows the container's memory limit: a render of 1,000
-// templates collects not at all with a roomy limit (floor 32 MiB) and does
+// templates collects not at all with a roomy limit (floor 48 MiB) and does
 // collect under a 64 MiB limit (floor 16 MiB, a quarter), read from the
 // cgroup the way Docker sets it up.
 func TestGCFloorFollowsTheMemoryLimit(t *testing.T) {
@@ -76,7 +76,7 @@ func TestGCFloorFollowsTheMemoryLimit(t *testing.T) {
 		return n
 	}
 	if n := collections("roomy"); n != 0 {
-		t.Errorf("with a 1 GiB limit the render collected %d times; want none below the 32 MiB floor", n)
+		t.Errorf("with a 1 GiB limit the render collected %d times; want none below the 48 MiB floor", n)
 	}
 	if n := collections("tight"); n == 0 {
 		t.Errorf("with a 64 MiB limit the render never collected: the floor did not follow the limit (16 MiB)\n%s", st.Get(t, "tight").Logs)

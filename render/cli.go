@@ -36,8 +36,11 @@ say so: {{ get .Values "x" | default "d" }}, {{ dig "a" "b" "d" .Values }},
 (toYaml, fromYaml, toJson, fromJson, toToml, required, include, tpl); no
 getHostByName, no exec, no file reads.
 
---envsubst replaces ${VAR}, ${VAR:-default}, ${VAR:?message} instead ($VAR
-without braces is left alone, as nginx needs); --allow limits the names.
+--envsubst expands ${VAR} as the shell does (${VAR:-default}, ${VAR:=default},
+${VAR:+alternate}, ${VAR:?message}, nested defaults; $$ is a literal $) instead.
+$VAR without braces is left alone (nginx's $host), except for the names given
+with --allow: then only those are replaced, braced or not, as the nginx image's
+envsubst script does.
 
 Outputs ending in .json/.yaml/.yml/.toml must parse; --check 'CMD {{.Path}}'
 runs a validator on each staged file first. Nothing is written unless every
@@ -55,7 +58,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "data", Usage: "NAME=PATH: a file or directory as .Data.NAME (repeatable)", EnvVars: env("data"), Destination: &data},
 			&cli.StringFlag{Name: "env-prefix", Usage: "only environment variables starting with this are visible", EnvVars: env("env-prefix"), Destination: &c.EnvPrefix},
 			&cli.BoolFlag{Name: "envsubst", Usage: "replace ${VAR} forms instead of executing Go templates", EnvVars: env("envsubst"), Destination: &c.Envsubst},
-			&cli.StringSliceFlag{Name: "allow", Usage: "with --envsubst: the only variable names replaced (comma-separated or repeated)", EnvVars: env("allow"), Destination: &allow},
+			&cli.StringSliceFlag{Name: "allow", Usage: "with --envsubst: the only variable names replaced, as ${VAR} and as $VAR (comma-separated or repeated)", EnvVars: env("allow"), Destination: &allow},
 			&cli.StringFlag{Name: "suffix", Value: DefaultSuffix, Usage: "in a directory, files with this suffix are templates (stripped on output)", EnvVars: env("suffix"), Destination: &c.Suffix},
 			&cli.StringSliceFlag{Name: "include", Usage: "in a directory, only files matching this glob (*, ?, ** across /; repeatable)", EnvVars: env("include"), Destination: &include},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "in a directory, skip files matching this glob (repeatable)", EnvVars: env("exclude"), Destination: &exclude},

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/template"
 	"text/template/parse"
@@ -45,6 +47,7 @@ type engine struct {
 	budget *budget
 	fm     template.FuncMap // the functions, for parsing tpl's text
 	depth  atomic.Int64     // include and tpl calls in progress, on every goroutine
+	sites  printSites       // the set's printing actions (--missing print)
 }
 
 // option is the set's missingkey option for the mode.
@@ -134,7 +137,7 @@ func (e *engine) funcs(env map[string]string, prefix string) template.FuncMap {
 	f["fail"] = func(msg string) (string, error) { return "", requiredError(msg) }
 	// What `helm template` gives offline: an empty map.
 	f["lookup"] = func(apiVersion, kind, namespace, name string) map[string]any { return map[string]any{} }
-	f[printCheck] = printChecked
+	f[printCheck] = printChecked(&e.sites, nil)
 	e.bind(f, e.set)
 	e.fm = f
 	return f
@@ -168,6 +171,8 @@ func (e *engine) bind(f template.FuncMap, set *template.Template) {
 		c.Option(e.option()) // a clone forgets it (golang/go#43022)
 		inner := template.FuncMap{}
 		e.bind(inner, c)
+		local := &printSites{prefix: "t"}
+		inner[printCheck] = printChecked(&e.sites, local)
 		c.Funcs(inner)
 		trees, err := parse.Parse("tpl", text, e.ld, e.rd, e.fm, builtinNames)
 		if err != nil {
@@ -175,7 +180,7 @@ func (e *engine) bind(f template.FuncMap, set *template.Template) {
 		}
 		for name, tree := range trees {
 			if e.mode == MissingPrint {
-				checkPrints(tree)
+				checkPrints(tree, local)
 			}
 			if _, err := c.AddParseTree(name, tree); err != nil {
 				return "", fmt.Errorf("tpl: %w", err)
@@ -198,9 +203,11 @@ func (e requiredError) Error() string { return string(e) }
 const printCheck = "__initbox_printed"
 
 // checkPrints makes every action that prints ({{ .Values.x }}, not
-// {{ if }}, {{ $v := … }}) fail when what it prints is missing or nil: it
-// appends `| __initbox_printed "where"` to the action's pipeline.
-func checkPrints(tree *parse.Tree) {
+// {{ $x := … }}) fail on a missing value: it appends
+// `| __initbox_printed "ID"` to the action's pipeline, ID naming the
+// action in sites (where it is, and what it says, are worked out only when
+// one fails: a thousand templates pay for a string each, not a message).
+func checkPrints(tree *parse.Tree, sites *printSites) {
 	var walk func(parse.Node)
 	walk = func(n parse.Node) {
 		switch n := n.(type) {
@@ -218,11 +225,12 @@ func checkPrints(tree *parse.Tree) {
 			if len(n.Pipe.Cmds) > 0 {
 				at = n.Pipe.Cmds[0] // where the expression starts, not the {{
 			}
-			loc, _ := tree.ErrorContext(at)
-			where := loc + ": " + n.Pipe.String()
-			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{
+			orig := *n.Pipe
+			orig.Cmds = n.Pipe.Cmds[:len(n.Pipe.Cmds):len(n.Pipe.Cmds)]
+			id := sites.add(printSite{tree: tree, at: at, pipe: &orig})
+			n.Pipe.Cmds = append(orig.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{
 				parse.NewIdentifier(printCheck).SetTree(tree).SetPos(n.Pos),
-				&parse.StringNode{NodeType: parse.NodeString, Pos: n.Pos, Quoted: fmt.Sprintf("%q", where), Text: where},
+				&parse.StringNode{NodeType: parse.NodeString, Pos: n.Pos, Quoted: `"` + id + `"`, Text: id},
 			}})
 		case *parse.IfNode:
 			walk(n.List)
@@ -238,13 +246,54 @@ func checkPrints(tree *parse.Tree) {
 	walk(tree.Root)
 }
 
-// printChecked passes v on, or fails when it is nil: printing it would
-// write "<no value>" (or, in Helm, nothing) where a value was meant.
-func printChecked(where string, v any) (any, error) {
-	if v == nil {
-		return nil, missingError(where)
+// printSite is one printing action checkPrints marked.
+type printSite struct {
+	tree *parse.Tree
+	at   parse.Node
+	pipe *parse.PipeNode // as the user wrote it
+}
+
+// printSites numbers the marked actions of a set (prefix "g") or of one
+// tpl call's text (prefix "t").
+type printSites struct {
+	prefix string
+	mu     sync.Mutex
+	s      []printSite
+}
+
+func (p *printSites) add(s printSite) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.s = append(p.s, s)
+	return p.prefix + strconv.Itoa(len(p.s)-1)
+}
+
+// where names the action id marks: "tmpl:line:col: expression".
+func (p *printSites) where(id string) string {
+	i, err := strconv.Atoi(strings.TrimPrefix(id, p.prefix))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil || i < 0 || i >= len(p.s) {
+		return "a printed value"
 	}
-	return v, nil
+	site := p.s[i]
+	loc, _ := site.tree.ErrorContext(site.at)
+	return loc + ": " + site.pipe.String()
+}
+
+// printChecked passes v on, or fails when it is nil: printing it would
+// write "<no value>" (or, in Helm, nothing) where a value was meant. The
+// set's actions are in global; local, if not nil, holds a tpl text's.
+func printChecked(global, local *printSites) func(id string, v any) (any, error) {
+	return func(id string, v any) (any, error) {
+		if v != nil {
+			return v, nil
+		}
+		if local != nil && strings.HasPrefix(id, local.prefix) {
+			return nil, missingError(local.where(id))
+		}
+		return nil, missingError(global.where(id))
+	}
 }
 
 // missingError says a printed value is missing.

@@ -439,7 +439,7 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 	var set *template.Template
 	var fm template.FuncMap
 	out := newBudget(c.MaxBytes)
-	e := &engine{mode: c.Missing, ld: c.LeftDelim, rd: c.RightDelim, budget: out}
+	e := &engine{mode: c.Missing, ld: c.LeftDelim, rd: c.RightDelim, budget: out, sites: printSites{prefix: "g"}}
 	if e.mode == "" {
 		e.mode = MissingPrint
 	}
@@ -515,7 +515,7 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 			return
 		}
 		if c.Envsubst {
-			s, err := envsubst(in.tmpl, string(contents[i]), env, allowed)
+			s, err := envsubst(in.tmpl, string(contents[i]), env, allowed, len(c.Allow) > 0)
 			if err == nil {
 				err = out.take(len(s))
 			}
@@ -561,7 +561,7 @@ func (c Config) parseAll(set *template.Template, funcs template.FuncMap, ins []i
 			trees[i], failed[i] = parse.Parse(ins[i].tmpl, string(contents[i]), c.LeftDelim, c.RightDelim, fm...)
 			if failed[i] == nil && e.mode == MissingPrint {
 				for _, t := range trees[i] {
-					checkPrints(t)
+					checkPrints(t, &e.sites)
 				}
 			}
 		}
@@ -703,7 +703,7 @@ func (c Config) parsePartials(set *template.Template, e *engine) error {
 		}
 		for name, tree := range trees {
 			if e.mode == MissingPrint {
-				checkPrints(tree)
+				checkPrints(tree, &e.sites)
 			}
 			if _, err := set.AddParseTree(name, tree); err != nil {
 				return fmt.Errorf("--partials: %s", tidy(err))

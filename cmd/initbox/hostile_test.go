@@ -22,7 +22,7 @@ func TestRenderCannotBeCrashed(t *testing.T) {
 		}
 		return p
 	}
-	values := write("values.yaml", "n: 10000000000\nbig: 1000000000000000\n")
+	values := write("values.yaml", "count: 10000000000\nbig: 1000000000000000\n") // not "n": YAML 1.1 reads it as false, as Helm does
 	deep := write("deep.toml", "a = "+strings.Repeat("[", 3_000_000)+strings.Repeat("]", 3_000_000)+"\n")
 	for _, tc := range []struct {
 		name, tmpl string
@@ -30,10 +30,10 @@ func TestRenderCannotBeCrashed(t *testing.T) {
 		code       int
 		want       string
 	}{
-		{"until 10^10", `{{ range until (int .Values.n) }}x{{ end }}`, nil, 1, "until 10000000000: more than 1048576"},
-		{"repeat 10^10", `{{ repeat (int .Values.n) "x" }}`, nil, 1, "repeat 10000000000"},
-		{"indent 10^10", `{{ indent (int .Values.n) "x" }}`, nil, 1, "indent 10000000000"},
-		{"untilStep", `{{ untilStep 0 (int .Values.n) 1 }}`, nil, 1, "more than 1048576 items"},
+		{"until 10^10", `{{ range until (int .Values.count) }}x{{ end }}`, nil, 1, "until 10000000000: more than 1048576"},
+		{"repeat 10^10", `{{ repeat (int .Values.count) "x" }}`, nil, 1, "repeat 10000000000"},
+		{"indent 10^10", `{{ indent (int .Values.count) "x" }}`, nil, 1, "indent 10000000000"},
+		{"untilStep", `{{ untilStep 0 (int .Values.count) 1 }}`, nil, 1, "more than 1048576 items"},
 		{"a gigabyte of output", `{{ range until 1000000 }}{{ repeat 1000 "x" }}{{ end }}`, nil, 1, "the output is larger than --max-bytes"},
 		{"range over 10^15", `{{ range (int64 .Values.big) }}{{ end }}`, []string{"--timeout", "2s"}, 124, "rendering took longer than --timeout 2s"},
 		{"TOML nested 3 million deep", `{{ .Data.d.a }}`, []string{"--data", "d=" + deep}, 1, "nested more than 1000 deep"},
