@@ -41,13 +41,15 @@ const (
 // engine is what the template functions that run templates share: the set
 // they run in, the mode, the delimiters, the output budget.
 type engine struct {
-	set    *template.Template
-	mode   string
-	ld, rd string
-	budget *budget
-	fm     template.FuncMap // the functions, for parsing tpl's text
-	depth  atomic.Int64     // include and tpl calls in progress, on every goroutine
-	sites  printSites       // the set's printing actions (--missing print)
+	set     *template.Template
+	mode    string
+	dialect string         // --funcs
+	data    map[string]any // --data, for gomplate's datasource
+	ld, rd  string
+	budget  *budget
+	fm      template.FuncMap // the functions, for parsing tpl's text
+	depth   atomic.Int64     // include and tpl calls in progress, on every goroutine
+	sites   printSites       // the set's printing actions (--missing print)
 }
 
 // option is the set's missingkey option for the mode.
@@ -138,6 +140,12 @@ func (e *engine) funcs(env map[string]string, prefix string) template.FuncMap {
 	// What `helm template` gives offline: an empty map.
 	f["lookup"] = func(apiVersion, kind, namespace, name string) map[string]any { return map[string]any{} }
 	f[printCheck] = printChecked(&e.sites, nil)
+	switch e.dialect {
+	case FuncsDockerize:
+		dockerizeFuncs(f)
+	case FuncsGomplate:
+		e.gomplateFuncs(f, env, prefix)
+	}
 	e.bind(f, e.set)
 	e.fm = f
 	return f
@@ -332,5 +340,5 @@ func templateError(err error) string {
 		}
 		return r.Error()
 	}
-	return tidy(err)
+	return gomplateError(tidy(err))
 }

@@ -88,6 +88,9 @@ type Config struct {
 	// only where it is printed; MissingZero, printed as nothing (Helm);
 	// MissingError, an error wherever it is looked up.
 	Missing string
+	// Funcs is the function set: FuncsHelm ("", sprig and Helm's),
+	// FuncsDockerize or FuncsGomplate, for templates written for them.
+	Funcs string
 	// Chart is a Chart.yaml (or a chart's directory) read as .Chart;
 	// Release and Namespace make .Release (as helm template NAME does);
 	// KubeVersion and APIVersions shape .Capabilities (default: helm
@@ -123,6 +126,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Missing != "" && c.Missing != MissingPrint && c.Missing != MissingZero && c.Missing != MissingError:
 		return fmt.Errorf("--missing %q: use print, zero or error", c.Missing)
+	case c.Funcs != "" && c.Funcs != FuncsHelm && c.Funcs != FuncsDockerize && c.Funcs != FuncsGomplate:
+		return fmt.Errorf("--funcs %q: use helm, dockerize or gomplate", c.Funcs)
+	case c.Funcs != "" && c.Funcs != FuncsHelm && c.Envsubst:
+		return errors.New("--funcs is for Go templates; --envsubst has none")
 	case c.Src == "":
 		return errors.New("no source: give a template file, a directory or - (stdin)")
 	case c.Out == "":
@@ -439,9 +446,12 @@ func (c Config) renderAll(ins []input, values, data map[string]any, env map[stri
 	var set *template.Template
 	var fm template.FuncMap
 	out := newBudget(c.MaxBytes)
-	e := &engine{mode: c.Missing, ld: c.LeftDelim, rd: c.RightDelim, budget: out, sites: printSites{prefix: "g"}}
+	e := &engine{mode: c.Missing, dialect: c.Funcs, data: data, ld: c.LeftDelim, rd: c.RightDelim, budget: out, sites: printSites{prefix: "g"}}
 	if e.mode == "" {
 		e.mode = MissingPrint
+		if c.Funcs == FuncsGomplate {
+			e.mode = MissingError // gomplate's --missing-key default
+		}
 	}
 	if !c.Envsubst {
 		set = template.New("").Option(e.option())
