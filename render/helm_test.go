@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,4 +247,64 @@ func TestHelmCorpus(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases: %d identical to helm template, %d documented differences", len(cases), identical, documented)
+}
+
+// A chart's own template with a library chart's helpers (written the way
+// bitnami's common and `helm create` write theirs: guards, optional dict
+// entries, tpl in values, .Chart, .Release, .Capabilities, lookup) renders
+// as `helm template` renders the chart, with the library as --partials —
+// with its values alone and with global overrides on top.
+func TestHelmLibrary(t *testing.T) {
+	helm := helmBinary(t)
+	chart, _ := filepath.Abs("testdata/helm-library/chart")
+	global, _ := filepath.Abs("testdata/helm-library/global.yaml")
+	for _, extra := range [][]string{nil, {global}} {
+		args := []string{"template", "rel", chart, "--namespace", "shop"}
+		for _, v := range extra {
+			args = append(args, "-f", v)
+		}
+		cmd := exec.Command(helm, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("helm %v: %v\n%s", args, err, stderr.String())
+		}
+		// helm prints the documents in its install order (by kind).
+		want := docs(strings.Split(string(b), "---\n# Source: shop/templates/out.yaml\n"))
+		for _, mode := range []string{MissingPrint, MissingZero} {
+			var out bytes.Buffer
+			err := Run(t.Context(), Config{
+				Src: filepath.Join(chart, "templates", "out.yaml"), Out: "-", Stdout: &out,
+				Values:   append([]string{filepath.Join(chart, "values.yaml")}, extra...),
+				Partials: filepath.Join(chart, "charts", "lib", "templates"),
+				Chart:    chart, Release: "rel", Namespace: "shop", Missing: mode,
+			})
+			if err != nil {
+				t.Fatalf("values %v, --missing %s: %v", extra, mode, err)
+			}
+			if got := docs(strings.Split(out.String(), "\n---\n")); got != want {
+				t.Errorf("values %v, --missing %s: initbox gives\n%s\nhelm gives\n%s", extra, mode, got, want)
+			}
+		}
+		// The library reads absent keys: where every lookup must exist, it fails.
+		err = Run(t.Context(), Config{Src: filepath.Join(chart, "templates", "out.yaml"), Out: "-", Stdout: io.Discard,
+			Values: append([]string{filepath.Join(chart, "values.yaml")}, extra...), Partials: filepath.Join(chart, "charts", "lib", "templates"),
+			Chart: chart, Release: "rel", Namespace: "shop", Missing: MissingError})
+		if err == nil || !strings.Contains(err.Error(), "map has no entry for key") {
+			t.Errorf("values %v, --missing error: %v, want a missing key", extra, err)
+		}
+	}
+}
+
+// docs sorts YAML documents, each trimmed, and joins them again.
+func docs(d []string) string {
+	var out []string
+	for _, s := range d {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n---\n")
 }
