@@ -689,7 +689,7 @@ func BenchmarkHostilePeakRSS(b *testing.B) {
 	sh(`git init -q -b main repo && head -c 157286400 /dev/urandom > repo/big.bin && git -C repo add -A && git -C repo commit -q -m big`)
 	sh(`printf x > small && tar -cf t.tar small && (cat t.tar; head -c 2147483648 /dev/zero) | gzip -1 > trailing.tar.gz`)
 	sh(`head -c 1073741824 /dev/zero > zeros && python3 -c "import zipfile; z=zipfile.ZipFile('bomb.zip','w',zipfile.ZIP_DEFLATED); z.write('zeros'); z.close()" && rm zeros`)
-	sh(`printf 'n: 10000000000\n' > values.yaml && printf '{{ range until (int .Values.n) }}x{{ end }}' > until.tmpl`)
+	sh(`printf 'count: 10000000000\n' > values.yaml && printf '{{ range until (int .Values.count) }}x{{ end }}' > until.tmpl`)
 	backend, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
 		b.Fatal(err)
