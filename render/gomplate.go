@@ -1501,6 +1501,11 @@ func (gompBase64) Decode(in any) (string, error) {
 	return string(b), nil
 }
 
+func (g gompBase64) DecodeBytes(in any) ([]byte, error) {
+	s, err := g.Decode(in)
+	return []byte(s), err
+}
+
 type gompPath struct{}
 
 func (gompPath) Base(in any) string  { return path.Base(gToString(in)) }
@@ -1536,6 +1541,12 @@ func (gompFilepath) Split(in any) []string {
 	d, f := filepath.Split(gToString(in))
 	return []string{d, f}
 }
+func (gompFilepath) FromSlash(in any) string  { return filepath.FromSlash(gToString(in)) }
+func (gompFilepath) VolumeName(in any) string { return filepath.VolumeName(gToString(in)) }
+func (gompFilepath) Match(pattern, name any) (bool, error) {
+	return filepath.Match(gToString(pattern), gToString(name))
+}
+
 func (gompFilepath) Rel(base, target any) (string, error) {
 	return filepath.Rel(gToString(base), gToString(target))
 }
@@ -1566,23 +1577,29 @@ func (gompRegexp) Find(re, in any) (string, error) {
 	return r.FindString(gToString(in)), nil
 }
 
-func (gompRegexp) FindAll(args ...any) ([]string, error) {
+// regexpN reads gomplate's re [n] input arguments (n: at most n results).
+func regexpN(fn string, args []any) (*regexp.Regexp, int, string, error) {
 	n := -1
 	switch len(args) {
 	case 2:
 	case 3:
 		var err error
 		if n, err = gToInt(args[1]); err != nil {
-			return nil, fmt.Errorf("regexp.FindAll: %w", err)
+			return nil, 0, "", fmt.Errorf("%s: %w", fn, err)
 		}
 	default:
-		return nil, errors.New("regexp.FindAll: wants re [n] input")
+		return nil, 0, "", fmt.Errorf("%s: wants re [n] input", fn)
 	}
-	r, err := compile("regexp.FindAll", args[0])
+	r, err := compile(fn, args[0])
+	return r, n, gToString(args[len(args)-1]), err
+}
+
+func (gompRegexp) FindAll(args ...any) ([]string, error) {
+	r, n, in, err := regexpN("regexp.FindAll", args)
 	if err != nil {
 		return nil, err
 	}
-	return r.FindAllString(gToString(args[len(args)-1]), n), nil
+	return r.FindAllString(in, n), nil
 }
 
 func (gompRegexp) Replace(re, repl, in any) (string, error) {
@@ -1602,22 +1619,11 @@ func (gompRegexp) ReplaceLiteral(re, repl, in any) (string, error) {
 }
 
 func (gompRegexp) Split(args ...any) ([]string, error) {
-	n := -1
-	switch len(args) {
-	case 2:
-	case 3:
-		var err error
-		if n, err = gToInt(args[1]); err != nil {
-			return nil, fmt.Errorf("regexp.Split: %w", err)
-		}
-	default:
-		return nil, errors.New("regexp.Split: wants re [n] input")
-	}
-	r, err := compile("regexp.Split", args[0])
+	r, n, in, err := regexpN("regexp.Split", args)
 	if err != nil {
 		return nil, err
 	}
-	return r.Split(gToString(args[len(args)-1]), n), nil
+	return r.Split(in, n), nil
 }
 
 func (gompRegexp) QuoteMeta(in any) string { return regexp.QuoteMeta(gToString(in)) }
