@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
-
-	"golang.org/x/tools/txtar"
 )
 
 // dialectCase is a template written for dockerize or gomplate, with the
@@ -22,52 +19,22 @@ type dialectCase struct {
 }
 
 func readDialectCorpus(t *testing.T, dir string) []dialectCase {
-	files, _ := filepath.Glob(filepath.Join("testdata", dir, "*.txtar"))
-	if len(files) == 0 {
-		t.Fatalf("no testdata/%s/*.txtar", dir)
-	}
-	byName := map[string]*dialectCase{}
-	for _, f := range files {
-		ar, err := txtar.ParseFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, af := range ar.Files {
-			base, ext, _ := strings.Cut(af.Name, ".")
-			name := strings.TrimSuffix(filepath.Base(f), ".txtar") + "/" + base
-			c := byName[name]
-			if c == nil {
-				c = &dialectCase{name: name}
-				byName[name] = c
-			}
-			// txtar ends every file with a newline; the examples have none.
-			text := strings.TrimSuffix(string(af.Data), "\n")
-			switch ext {
-			case "tmpl":
-				c.tmpl = text
-			case "want":
-				c.want = text
-			case "want-quoted": // a Go string: for outputs with \r or trailing spaces
-				if c.want, err = strconv.Unquote(text); err != nil {
-					t.Fatalf("%s: %s: %v", f, af.Name, err)
-				}
-			case "initbox":
-				c.initbox = text
-			case "env":
-				c.env = strings.Split(text, "\n")
-			default:
-				t.Fatalf("%s: %s: unknown kind %q", f, af.Name, ext)
-			}
-		}
-	}
 	var cases []dialectCase
-	for _, c := range byName {
-		if c.tmpl == "" {
-			t.Fatalf("%s has no template", c.name)
+	for _, tc := range readCases(t, filepath.Join("testdata", dir, "*.txtar"), "tmpl", "want", "want-quoted", "initbox", "env") {
+		// txtar ends every file with a newline; the examples have none.
+		text := func(kind string) string { return strings.TrimSuffix(string(tc.files[kind]), "\n") }
+		c := dialectCase{name: tc.name, tmpl: text("tmpl"), want: text("want"), initbox: text("initbox")}
+		if q, ok := tc.files["want-quoted"]; ok { // a Go string: for outputs with \r or trailing spaces
+			var err error
+			if c.want, err = strconv.Unquote(strings.TrimSpace(string(q))); err != nil {
+				t.Fatalf("%s.want-quoted: %v", tc.name, err)
+			}
 		}
-		cases = append(cases, *c)
+		if env := text("env"); env != "" {
+			c.env = strings.Split(env, "\n")
+		}
+		cases = append(cases, c)
 	}
-	sort.Slice(cases, func(i, j int) bool { return cases[i].name < cases[j].name })
 	return cases
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -31,41 +32,55 @@ type helmCase struct {
 // NAME.initbox (a documented difference in the default mode),
 // NAME.initbox-zero (one that remains with --missing zero).
 func helmCorpus(t *testing.T) []helmCase {
-	files, _ := filepath.Glob("testdata/helm/*.txtar")
-	byName := map[string]*helmCase{}
+	var cases []helmCase
+	for _, tc := range readCases(t, "testdata/helm/*.txtar", "tmpl", "yaml", "initbox", "initbox-zero") {
+		cases = append(cases, helmCase{name: tc.name, tmpl: string(tc.files["tmpl"]), values: string(tc.files["yaml"]),
+			initbox: outputOrError(tc.files["initbox"]), zero: outputOrError(tc.files["initbox-zero"])})
+	}
+	return cases
+}
+
+// txtarCase is one case of a corpus: the files NAME.KIND of an archive,
+// by KIND; its name is ARCHIVE/NAME.
+type txtarCase struct {
+	name  string
+	files map[string][]byte
+}
+
+// readCases reads the archives pattern matches into cases, sorted by
+// name; every case has a template (NAME.tmpl), and a kind not in kinds is
+// an error.
+func readCases(t *testing.T, pattern string, kinds ...string) []txtarCase {
+	files, _ := filepath.Glob(pattern)
+	if len(files) == 0 {
+		t.Fatalf("no %s", pattern)
+	}
+	byName := map[string]txtarCase{}
 	for _, f := range files {
 		ar, err := txtar.ParseFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, af := range ar.Files {
-			base, ext, _ := strings.Cut(af.Name, ".")
+			base, kind, _ := strings.Cut(af.Name, ".")
+			if !slices.Contains(kinds, kind) {
+				t.Fatalf("%s: %s: unknown kind %q", f, af.Name, kind)
+			}
 			name := strings.TrimSuffix(filepath.Base(f), ".txtar") + "/" + base
-			c := byName[name]
-			if c == nil {
-				c = &helmCase{name: name}
+			c, ok := byName[name]
+			if !ok {
+				c = txtarCase{name: name, files: map[string][]byte{}}
 				byName[name] = c
 			}
-			switch ext {
-			case "tmpl":
-				c.tmpl = string(af.Data)
-			case "yaml":
-				c.values = string(af.Data)
-			case "initbox":
-				c.initbox = outputOrError(af.Data)
-			case "initbox-zero":
-				c.zero = outputOrError(af.Data)
-			default:
-				t.Fatalf("%s: %s: unknown kind %q", f, af.Name, ext)
-			}
+			c.files[kind] = af.Data
 		}
 	}
-	var cases []helmCase
+	var cases []txtarCase
 	for _, c := range byName {
-		if c.tmpl == "" {
+		if _, ok := c.files["tmpl"]; !ok {
 			t.Fatalf("%s has no template", c.name)
 		}
-		cases = append(cases, *c)
+		cases = append(cases, c)
 	}
 	sort.Slice(cases, func(i, j int) bool { return cases[i].name < cases[j].name })
 	return cases
