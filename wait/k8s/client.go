@@ -213,39 +213,102 @@ func (c *client) watch(ctx context.Context, r resource, ns string, sel url.Value
 }
 
 // discover finds a resource given as kubectl does (plural, singular, short
-// name or kind; optionally .version.group or .group).
+// name or kind; optionally .version.group or .group). Without a group it
+// is looked for in the core group first, then in every group the server
+// lists, in the server's order of preference, as kubectl does.
 func (c *client) discover(ctx context.Context, spec string) (resource, error) {
-	name, version, group := spec, "", ""
-	if i := strings.IndexByte(spec, '.'); i >= 0 {
-		name, group = spec[:i], spec[i+1:]
-		if j := strings.IndexByte(group, '.'); j >= 0 && isVersion(group[:j]) {
-			version, group = group[:j], group[j+1:]
+	name, version, group := splitSpec(spec)
+	if group == "" {
+		r, found, err := c.findIn(ctx, "", "v1", name)
+		if err != nil || found {
+			return r, err
+		}
+		if version == "" {
+			return c.discoverGroups(ctx, name, spec)
+		}
+		return resource{}, check.NotReady(fmt.Errorf("the API does not serve %q in /api/v1 (yet): is its CRD installed?", name))
+	}
+	if version == "" {
+		resp, err := c.get(ctx, "/apis/"+group, nil, []string{"get"}, resource{}, "")
+		if err != nil {
+			return resource{}, notServed(err, spec)
+		}
+		var g struct {
+			PreferredVersion struct {
+				Version string `json:"version"`
+			} `json:"preferredVersion"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxDiscovery)).Decode(&g)
+		resp.Body.Close()
+		if err != nil || g.PreferredVersion.Version == "" {
+			return resource{}, check.NotReady(fmt.Errorf("discovering API group %s: no preferred version", group))
+		}
+		version = g.PreferredVersion.Version
+	}
+	r, found, err := c.findIn(ctx, group, version, name)
+	if err != nil || found {
+		return r, err
+	}
+	return resource{}, check.NotReady(fmt.Errorf("the API does not serve %q in /apis/%s/%s (yet): is its CRD installed?", name, group, version))
+}
+
+// maxDiscovery caps a discovery answer (the largest real ones are a few
+// hundred KiB).
+const maxDiscovery = 16 << 20
+
+// maxGroups bounds the groups a name is looked for in.
+const maxGroups = 500
+
+// discoverGroups looks for name in each API group's preferred version.
+func (c *client) discoverGroups(ctx context.Context, name, spec string) (resource, error) {
+	resp, err := c.get(ctx, "/apis", nil, []string{"get"}, resource{}, "")
+	if err != nil {
+		return resource{}, notServed(err, spec)
+	}
+	var list struct {
+		Groups []struct {
+			Name             string `json:"name"`
+			PreferredVersion struct {
+				Version string `json:"version"`
+			} `json:"preferredVersion"`
+		} `json:"groups"`
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, maxDiscovery)).Decode(&list)
+	resp.Body.Close()
+	if err != nil {
+		return resource{}, check.NotReady(fmt.Errorf("discovering the API groups: %w", err))
+	}
+	for i, g := range list.Groups {
+		if i == maxGroups {
+			break
+		}
+		if g.Name == "" || g.PreferredVersion.Version == "" {
+			continue
+		}
+		r, found, err := c.findIn(ctx, g.Name, g.PreferredVersion.Version, name)
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.code >= 500 || check.IsNotReady(err) {
+				continue // an aggregated API that is down: kubectl skips it too
+			}
+			return resource{}, err
+		}
+		if found {
+			return r, nil
 		}
 	}
+	return resource{}, check.NotReady(fmt.Errorf("the API does not serve %q in any group (yet): is its CRD installed? (or name it with its group, as RESOURCE.GROUP)", name))
+}
+
+// findIn looks for name in one group version's resources.
+func (c *client) findIn(ctx context.Context, group, version, name string) (resource, bool, error) {
 	path := "/api/v1"
 	if group != "" {
-		if version == "" {
-			resp, err := c.get(ctx, "/apis/"+group, nil, []string{"get"}, resource{}, "")
-			if err != nil {
-				return resource{}, notServed(err, spec)
-			}
-			var g struct {
-				PreferredVersion struct {
-					Version string `json:"version"`
-				} `json:"preferredVersion"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&g)
-			resp.Body.Close()
-			if err != nil || g.PreferredVersion.Version == "" {
-				return resource{}, check.NotReady(fmt.Errorf("discovering API group %s: no preferred version", group))
-			}
-			version = g.PreferredVersion.Version
-		}
 		path = "/apis/" + group + "/" + version
 	}
 	resp, err := c.get(ctx, path, nil, []string{"get"}, resource{}, "")
 	if err != nil {
-		return resource{}, notServed(err, spec)
+		return resource{}, false, notServed(err, name)
 	}
 	defer resp.Body.Close()
 	var list struct {
@@ -258,21 +321,18 @@ func (c *client) discover(ctx context.Context, spec string) (resource, error) {
 			Namespaced   bool     `json:"namespaced"`
 		} `json:"resources"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return resource{}, check.NotReady(fmt.Errorf("discovering %s: %w", path, err))
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxDiscovery)).Decode(&list); err != nil {
+		return resource{}, false, check.NotReady(fmt.Errorf("discovering %s: %w", path, err))
 	}
 	for _, res := range list.Resources {
 		if strings.Contains(res.Name, "/") {
 			continue // a subresource such as jobs/status
 		}
 		if res.Name == name || res.SingularName == name || strings.EqualFold(res.Kind, name) || slices.Contains(res.ShortNames, name) {
-			if version == "" {
-				version = "v1"
-			}
-			return resource{group: group, version: version, name: res.Name, namespaced: res.Namespaced}, nil
+			return resource{group: group, version: version, name: res.Name, namespaced: res.Namespaced}, true, nil
 		}
 	}
-	return resource{}, check.NotReady(fmt.Errorf("the API does not serve %q in %s (yet): is its CRD installed?", name, path))
+	return resource{}, false, nil
 }
 
 // notServed turns a 404 during discovery into NotReady: a CRD may be

@@ -37,33 +37,65 @@ import (
 type builtin struct {
 	res  resource
 	eval evaluator
+	// group is the kind's own API group ("" for the core group): a name
+	// given with a group (job.batch, deployments.v1.apps) is this kind only
+	// in it.
+	group string
 	// service: the listed objects are the Service's EndpointSlices.
 	service bool
 }
 
 var (
-	jobs         = builtin{res: resource{group: "batch", version: "v1", name: "jobs", namespaced: true}, eval: evalJob}
+	jobs         = builtin{res: resource{group: "batch", version: "v1", name: "jobs", namespaced: true}, eval: evalJob, group: "batch"}
 	pods         = builtin{res: resource{version: "v1", name: "pods", namespaced: true}, eval: evalPod}
-	deployments  = builtin{res: resource{group: "apps", version: "v1", name: "deployments", namespaced: true}, eval: evalDeployment}
-	statefulsets = builtin{res: resource{group: "apps", version: "v1", name: "statefulsets", namespaced: true}, eval: evalStatefulSet}
-	daemonsets   = builtin{res: resource{group: "apps", version: "v1", name: "daemonsets", namespaced: true}, eval: evalDaemonSet}
+	deployments  = builtin{res: resource{group: "apps", version: "v1", name: "deployments", namespaced: true}, eval: evalDeployment, group: "apps"}
+	statefulsets = builtin{res: resource{group: "apps", version: "v1", name: "statefulsets", namespaced: true}, eval: evalStatefulSet, group: "apps"}
+	daemonsets   = builtin{res: resource{group: "apps", version: "v1", name: "daemonsets", namespaced: true}, eval: evalDaemonSet, group: "apps"}
 	services     = builtin{res: resource{group: "discovery.k8s.io", version: "v1", name: "endpointslices", namespaced: true}, eval: evalService, service: true}
-	builtins     = map[string]builtin{
-		"job": jobs, "jobs": jobs, "jobs.batch": jobs,
+	// builtins by every name kubectl takes for them without a group: the
+	// kind (lowercased), the singular, the plural, the short name.
+	builtins = map[string]builtin{
+		"job": jobs, "jobs": jobs,
 		"pod": pods, "pods": pods, "po": pods,
-		"deployment": deployments, "deployments": deployments, "deploy": deployments, "deployments.apps": deployments,
-		"statefulset": statefulsets, "statefulsets": statefulsets, "sts": statefulsets, "statefulsets.apps": statefulsets,
-		"daemonset": daemonsets, "daemonsets": daemonsets, "ds": daemonsets, "daemonsets.apps": daemonsets,
+		"deployment": deployments, "deployments": deployments, "deploy": deployments,
+		"statefulset": statefulsets, "statefulsets": statefulsets, "sts": statefulsets,
+		"daemonset": daemonsets, "daemonsets": daemonsets, "ds": daemonsets,
 		"service": services, "services": services, "svc": services,
 	}
 )
+
+// splitSpec splits a kind as kubectl writes it: NAME, NAME.GROUP or
+// NAME.VERSION.GROUP (NAME.VERSION for the core group).
+func splitSpec(spec string) (name, version, group string) {
+	name, group, _ = strings.Cut(spec, ".")
+	if v, rest, ok := strings.Cut(group, "."); ok && isVersion(v) {
+		return name, v, rest
+	}
+	if isVersion(group) {
+		return name, group, ""
+	}
+	return name, "", group
+}
+
+// lookupBuiltin finds a built-in kind in every spelling kubectl accepts —
+// job, jobs, job.batch, jobs.v1.batch — so that each reaches the same
+// readiness rule. A group or version it is not in makes it another kind
+// (found by discovery).
+func lookupBuiltin(spec string) (builtin, bool) {
+	name, version, group := splitSpec(strings.ToLower(spec))
+	b, ok := builtins[name]
+	if !ok || group != "" && group != b.group || version != "" && version != "v1" {
+		return builtin{}, false
+	}
+	return b, true
+}
 
 // Resource names what a k8s://KIND/NAME target with a built-in kind reads:
 // the API group and resource a Role must allow "list" and "watch" on (a
 // Service is read through its EndpointSlices). ok is false for kinds found
 // by API discovery, which need the same verbs on their own resource.
 func Resource(kind string) (group, resource string, ok bool) {
-	b, ok := builtins[strings.ToLower(kind)]
+	b, ok := lookupBuiltin(kind)
 	return b.res.group, b.res.name, ok
 }
 
@@ -135,7 +167,7 @@ func New(ctx context.Context, p check.Params) (check.Checker, error) {
 		return nil, errors.New("?condition and ?jsonpath: give one")
 	}
 	c.eval = generic
-	if b, ok := builtins[c.spec]; ok {
+	if b, ok := lookupBuiltin(c.spec); ok {
 		c.res, c.resolved = b.res, true
 		switch {
 		case c.condition == "" && c.jsonPath == nil:
@@ -196,7 +228,7 @@ func (c *checker) Check(ctx context.Context) error {
 		if err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.code == http.StatusNotFound {
-				if _, builtin := builtins[c.spec]; builtin {
+				if _, builtin := lookupBuiltin(c.spec); builtin {
 					return fmt.Errorf("the API does not serve %s: %w; not retried", res, ae)
 				}
 				return check.NotReady(fmt.Errorf("the API does not serve %s (yet): %w", res, ae))

@@ -422,3 +422,82 @@ func TestResource(t *testing.T) {
 		t.Error("a discovered kind is not built in")
 	}
 }
+
+// Every spelling kubectl accepts for a built-in kind — what `kubectl get
+// job,deploy -o name` prints among them — reaches the kind's readiness
+// rule: a failed Job or a Deployment past its deadline fails, never
+// passes as "it exists".
+func TestKubectlNameForms(t *testing.T) {
+	a := newAPIServer(t)
+	a.set(jobsPath, &batchv1.Job{TypeMeta: metav1.TypeMeta{Kind: "Job", APIVersion: "batch/v1"}, ObjectMeta: meta("bad-job", 1),
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded"}}}})
+	a.set(deployPath, &appsv1.Deployment{ObjectMeta: meta("x", 1), Spec: appsv1.DeploymentSpec{Replicas: ptr(int32(1))},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded"}}}})
+	a.set(stsPath, &appsv1.StatefulSet{ObjectMeta: meta("db", 2), Spec: appsv1.StatefulSetSpec{Replicas: ptr(int32(3))}, Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, ReadyReplicas: 1}})
+	a.set(dsPath, &appsv1.DaemonSet{ObjectMeta: meta("agent", 1), Status: appsv1.DaemonSetStatus{ObservedGeneration: 1, DesiredNumberScheduled: 2, UpdatedNumberScheduled: 1}})
+	a.set(podsPath, &corev1.Pod{ObjectMeta: meta("web-0", 1), Status: corev1.PodStatus{Phase: corev1.PodSucceeded}})
+	for _, tc := range []struct {
+		forms  []string
+		name   string
+		failed bool // a permanent failure; else NotReady
+	}{
+		{[]string{"job", "jobs", "Job", "job.batch", "jobs.batch", "jobs.v1.batch", "job.v1.batch"}, "bad-job", true},
+		{[]string{"deployment", "deploy", "deployment.apps", "deployments.apps", "deploy.apps", "deployments.v1.apps", "Deployment.apps"}, "x", true},
+		{[]string{"sts", "statefulset.apps", "statefulsets.apps", "statefulsets.v1.apps"}, "db", false},
+		{[]string{"ds", "daemonset.apps", "daemonsets.v1.apps"}, "agent", false},
+		{[]string{"po", "pod", "pods.v1"}, "web-0", true},
+	} {
+		for _, form := range tc.forms {
+			err := checkQuick(a.checker(t, "k8s://"+form+"/"+tc.name), t)
+			switch {
+			case err == nil:
+				t.Errorf("%s/%s: ready, want the kind's readiness rule to hold it", form, tc.name)
+			case tc.failed && check.IsNotReady(err):
+				t.Errorf("%s/%s: %v, want a permanent failure", form, tc.name, err)
+			case !tc.failed && !check.IsNotReady(err):
+				t.Errorf("%s/%s: %v, want not ready", form, tc.name, err)
+			}
+		}
+	}
+	// A group the kind is not in is another kind, found by discovery.
+	if _, ok := lookupBuiltin("jobs.example.com"); ok {
+		t.Error("jobs.example.com taken for batch's Job")
+	}
+	if _, ok := lookupBuiltin("deployments.v2.apps"); ok {
+		t.Error("deployments.v2.apps taken for apps/v1's Deployment")
+	}
+}
+
+// A resource named without its group is found in whichever group serves
+// it, core first, then the groups in the server's order, as kubectl does.
+func TestDiscoveryAcrossGroups(t *testing.T) {
+	a := newAPIServer(t)
+	a.discovery["/api/v1"] = metav1.APIResourceList{GroupVersion: "v1", APIResources: []metav1.APIResource{
+		{Name: "configmaps", SingularName: "configmap", ShortNames: []string{"cm"}, Kind: "ConfigMap", Namespaced: true}}}
+	a.discovery["/apis"] = metav1.APIGroupList{Groups: []metav1.APIGroup{
+		{Name: "apps", PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: "apps/v1", Version: "v1"}},
+		{Name: "down.example.com", PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: "down.example.com/v1", Version: "v1"}},
+		{Name: "batch", PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: "batch/v1", Version: "v1"}},
+		{Name: "cert-manager.io", PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: "cert-manager.io/v1", Version: "v1"}},
+	}}
+	a.discovery["/apis/apps/v1"] = metav1.APIResourceList{GroupVersion: "apps/v1", APIResources: []metav1.APIResource{
+		{Name: "deployments", SingularName: "deployment", ShortNames: []string{"deploy"}, Kind: "Deployment", Namespaced: true}}}
+	a.discovery["/apis/batch/v1"] = metav1.APIResourceList{GroupVersion: "batch/v1", APIResources: []metav1.APIResource{
+		{Name: "jobs", SingularName: "job", Kind: "Job", Namespaced: true},
+		{Name: "cronjobs", SingularName: "cronjob", ShortNames: []string{"cj"}, Kind: "CronJob", Namespaced: true}}}
+	a.discovery["/apis/cert-manager.io/v1"] = metav1.APIResourceList{GroupVersion: "cert-manager.io/v1", APIResources: []metav1.APIResource{
+		{Name: "certificates", SingularName: "certificate", ShortNames: []string{"cert"}, Kind: "Certificate", Namespaced: true}}}
+	const cronPath = "/apis/batch/v1/namespaces/ns/cronjobs"
+	a.set(cronPath, map[string]any{"apiVersion": "batch/v1", "kind": "CronJob", "metadata": map[string]any{"name": "nightly", "namespace": "ns"}})
+	a.set(certsPath, map[string]any{"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": map[string]any{"name": "web-tls", "namespace": "ns"}})
+	for _, spec := range []string{"cronjobs/nightly", "cronjob/nightly", "cj/nightly", "CronJob/nightly", "certificates/web-tls", "cert/web-tls"} {
+		if err := checkQuick(a.checker(t, "k8s://"+spec), t); err != nil {
+			t.Errorf("%s: %v", spec, err)
+		}
+	}
+	// An unknown name is retried (a CRD may come), naming what to do.
+	err := checkQuick(a.checker(t, "k8s://widgets/w"), t)
+	if err == nil || !check.IsNotReady(err) || !strings.Contains(err.Error(), "in any group") {
+		t.Errorf("widgets: %v", err)
+	}
+}
