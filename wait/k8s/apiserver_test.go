@@ -35,6 +35,7 @@ type apiServer struct {
 	discovery map[string]any  // path → APIResourceList or APIGroup
 	requests  []string        // "list /path" / "watch /path" / "get /path"
 	tokens    []string        // the bearer tokens seen
+	proto     string          // the protocol of the last request
 	expire    bool            // answer the next watch with 410 Gone
 	watching  chan string     // receives "watch /path" when a watch starts
 }
@@ -46,9 +47,16 @@ func newAPIServer(t *testing.T) *apiServer {
 	a.pki = testpki.New(t, "127.0.0.1", "localhost")
 	a.srv = httptest.NewUnstartedServer(http.HandlerFunc(a.serve))
 	a.srv.TLS = a.pki.ServerTLS(false)
+	a.srv.EnableHTTP2 = true // as a real API server speaks
 	a.srv.StartTLS()
 	t.Cleanup(a.srv.Close)
 	return a
+}
+
+func (a *apiServer) lastProto() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.proto
 }
 
 func (a *apiServer) status(w http.ResponseWriter, code int, reason metav1.StatusReason, msg string, details *metav1.StatusDetails) {
@@ -61,6 +69,7 @@ func (a *apiServer) status(w http.ResponseWriter, code int, reason metav1.Status
 func (a *apiServer) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.tokens = append(a.tokens, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	a.proto = r.Proto
 	a.mu.Unlock()
 	if r.Header.Get("Authorization") != "Bearer "+a.token {
 		a.status(w, 401, metav1.StatusReasonUnauthorized, "Unauthorized", nil)

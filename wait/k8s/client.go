@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,9 +23,20 @@ type client struct {
 	http *http.Client
 }
 
+// pingAfter is how long an HTTP/2 connection may be silent before it is
+// pinged, and how long the ping may go unanswered before the connection is
+// dropped: an API server lost without a FIN (an HA control-plane node
+// gone) is replaced within twice this, as kubectl replaces it, with or
+// without --attempt-timeout. A variable for tests.
+var pingAfter = 5 * time.Second
+
 func newClient(cfg *config) *client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3}}
 	return &client{cfg: cfg, http: &http.Client{
-		Transport: &http.Transport{TLSClientConfig: cfg.tls, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment},
+		Transport: &http.Transport{TLSClientConfig: cfg.tls, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment,
+			DialContext: dialer.DialContext, TLSHandshakeTimeout: 10 * time.Second,
+			HTTP2: &http.HTTP2Config{SendPingTimeout: pingAfter, PingTimeout: pingAfter}},
 		// The token must never follow a redirect to another host.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +37,11 @@ const (
 
 // kubeconfig writes a kubeconfig for the test server and returns its path.
 func (a *apiServer) kubeconfig(t *testing.T, ns string) string {
+	return a.kubeconfigFor(t, ns, a.srv.URL)
+}
+
+// kubeconfigFor is a kubeconfig that reaches the server at url (a proxy).
+func (a *apiServer) kubeconfigFor(t *testing.T, ns, url string) string {
 	ca, _ := os.ReadFile(a.pki.CAFile)
 	path := filepath.Join(t.TempDir(), "config")
 	cfg := fmt.Sprintf(`apiVersion: v1
@@ -57,7 +65,7 @@ contexts:
   context: {cluster: c, user: u, namespace: %s}
 - name: exec
   context: {cluster: c, user: exec-user}
-`, a.srv.URL, base64.StdEncoding.EncodeToString(ca), a.token, ns)
+`, url, base64.StdEncoding.EncodeToString(ca), a.token, ns)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -499,5 +507,127 @@ func TestDiscoveryAcrossGroups(t *testing.T) {
 	err := checkQuick(a.checker(t, "k8s://widgets/w"), t)
 	if err == nil || !check.IsNotReady(err) || !strings.Contains(err.Error(), "in any group") {
 		t.Errorf("widgets: %v", err)
+	}
+}
+
+// freezingProxy relays TCP to addr until freeze: from then on the
+// connections it holds stay open and carry nothing — an API server lost
+// without a FIN — while new connections are relayed again.
+type freezingProxy struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	frozen []net.Conn
+	live   []net.Conn
+	conns  int
+}
+
+func newFreezingProxy(t *testing.T, addr string) *freezingProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezingProxy{ln: ln}
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range append(p.frozen, p.live...) {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", addr)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns++
+			p.live = append(p.live, in, out)
+			p.mu.Unlock()
+			relay := func(dst, src net.Conn) {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					if err != nil {
+						return
+					}
+					p.mu.Lock()
+					frozen := slices.Contains(p.frozen, src)
+					p.mu.Unlock()
+					if frozen {
+						continue // swallowed: the other side never hears of it
+					}
+					if _, err := dst.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}
+			go relay(out, in)
+			go relay(in, out)
+		}
+	}()
+	return p
+}
+
+func (p *freezingProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen, p.live = append(p.frozen, p.live...), nil
+}
+
+func (p *freezingProxy) connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
+
+// A connection that goes silent without a FIN (the API server behind it
+// lost) is dropped after an unanswered HTTP/2 ping and replaced, so the
+// wait goes on against a server that answers; without per-attempt
+// timeouts too.
+func TestDeadConnectionIsReplaced(t *testing.T) {
+	defer func(d time.Duration) { pingAfter = d }(pingAfter)
+	pingAfter = 200 * time.Millisecond
+	a := newAPIServer(t)
+	a.set(jobsPath, &batchv1.Job{ObjectMeta: meta("migrate", 1),
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}})
+	proxy := newFreezingProxy(t, a.srv.Listener.Addr().String())
+	u, _ := url.Parse("k8s://job/migrate")
+	cc, err := New(t.Context(), check.Params{URL: u, Display: "k8s://job/migrate", Kubeconfig: a.kubeconfigFor(t, "ns", "https://"+proxy.ln.Addr().String()), Load: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cc.(*checker)
+	if err := c.Check(t.Context()); err != nil {
+		t.Fatalf("first check: %v", err)
+	}
+	if a.lastProto() != "HTTP/2.0" {
+		t.Fatalf("the API server spoke %s; the test needs HTTP/2", a.lastProto())
+	}
+	proxy.freeze()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	for {
+		err := c.Check(ctx) // no per-attempt timeout: only the overall one
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("still on the dead connection after %v: %v", time.Since(start), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if proxy.connections() < 2 {
+		t.Fatalf("ready over %d connection(s), want a new one", proxy.connections())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("replacing the dead connection took %v, want about two pings (%v)", d, 2*pingAfter)
 	}
 }
