@@ -61,7 +61,7 @@ PKG_time           := test -x /usr/bin/time
 PKG_gettext-base   := command -v envsubst
 PKG_python3-dotenv := /usr/bin/python3 -c 'import dotenv' 
 DEMO_PKGS  := busybox-static docker-compose
-TEST_PKGS  := $(DEMO_PKGS) postgresql mariadb-server redis-server git openjdk-17-jdk-headless python3-dotenv dash gettext-base
+TEST_PKGS  := $(DEMO_PKGS) postgresql mariadb-server redis-server git openjdk-17-jdk-headless python3-dotenv dash gettext-base awscli
 BENCH_PKGS := $(TEST_PKGS) wait-for-it awscli rclone time gettext-base
 
 # need PACKAGES: install the missing ones (as root) or say how; then check

@@ -31,13 +31,14 @@ type apiServer struct {
 	rv        int
 	objects   map[string]map[string][]byte // collection path → name → JSON
 	watchers  map[string][]chan metav1.WatchEvent
-	forbid    map[string]bool // "list /path" or "watch /path"
-	discovery map[string]any  // path → APIResourceList or APIGroup
-	requests  []string        // "list /path" / "watch /path" / "get /path"
-	tokens    []string        // the bearer tokens seen
-	proto     string          // the protocol of the last request
-	expire    bool            // answer the next watch with 410 Gone
-	watching  chan string     // receives "watch /path" when a watch starts
+	forbid    map[string]bool   // "list /path" or "watch /path"
+	discovery map[string]any    // path → APIResourceList or APIGroup
+	requests  []string          // "list /path" / "watch /path" / "get /path"
+	tokens    []string          // the bearer tokens seen
+	proto     string            // the protocol of the last request
+	tokenOK   func(string) bool // accepts a bearer token (default: token)
+	expire    bool              // answer the next watch with 410 Gone
+	watching  chan string       // receives "watch /path" when a watch starts
 }
 
 func newAPIServer(t *testing.T) *apiServer {
@@ -71,7 +72,15 @@ func (a *apiServer) serve(w http.ResponseWriter, r *http.Request) {
 	a.tokens = append(a.tokens, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 	a.proto = r.Proto
 	a.mu.Unlock()
-	if r.Header.Get("Authorization") != "Bearer "+a.token {
+	a.mu.Lock()
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if a.tokenOK != nil {
+		ok = ok && a.tokenOK(tok)
+	} else {
+		ok = ok && tok == a.token
+	}
+	a.mu.Unlock()
+	if !ok {
 		a.status(w, 401, metav1.StatusReasonUnauthorized, "Unauthorized", nil)
 		return
 	}

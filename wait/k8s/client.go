@@ -91,6 +91,14 @@ func (c *client) get(ctx context.Context, path string, q url.Values, verbs []str
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "initbox")
 	switch {
+	case c.cfg.exec != nil:
+		tok, _, err := c.cfg.exec.credential(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 	case c.cfg.token != nil:
 		tok, err := c.cfg.token()
 		if err != nil {
@@ -111,6 +119,11 @@ func (c *client) get(ctx context.Context, path string, q url.Values, verbs []str
 	defer resp.Body.Close()
 	ae := &apiError{code: resp.StatusCode, message: statusMessage(resp)}
 	switch {
+	case resp.StatusCode == http.StatusUnauthorized && c.cfg.exec != nil && !retried(ctx):
+		// The plugin's credential may have been revoked early: ask it
+		// again once, as kubectl does.
+		c.cfg.exec.forget()
+		return c.get(context.WithValue(ctx, retriedKey{}, true), path, q, verbs, r, ns)
 	case resp.StatusCode == http.StatusUnauthorized:
 		return nil, fmt.Errorf("%w; not retried: the credentials (%s) were rejected", ae, c.cfg.source)
 	case resp.StatusCode == http.StatusForbidden:
@@ -120,6 +133,10 @@ func (c *client) get(ctx context.Context, path string, q url.Values, verbs []str
 	}
 	return nil, ae
 }
+
+type retriedKey struct{}
+
+func retried(ctx context.Context) bool { return ctx.Value(retriedKey{}) != nil }
 
 // statusMessage reads the message of a metav1.Status body.
 func statusMessage(resp *http.Response) string {

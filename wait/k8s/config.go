@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -32,13 +33,15 @@ type config struct {
 	// token returns the bearer token for each request; in-cluster it is
 	// re-read every time, because the kubelet rotates it.
 	token              func() (string, error)
+	exec               *execPlugin // a kubeconfig's exec credential plugin
 	username, password string
 	source             string // for logs: "in-cluster" or the kubeconfig path
 }
 
 // loadConfig picks the configuration: --kubeconfig if given; else the
 // in-cluster service account when KUBERNETES_SERVICE_HOST is set; else
-// $KUBECONFIG (the first file that exists), else ~/.kube/config.
+// $KUBECONFIG (its files merged as kubectl merges them), else
+// ~/.kube/config.
 func loadConfig(ctx context.Context, kubeconfig, kubeContext string) (*config, error) {
 	if kubeconfig == "" && getenv("KUBERNETES_SERVICE_HOST") != "" {
 		if kubeContext != "" {
@@ -47,11 +50,14 @@ func loadConfig(ctx context.Context, kubeconfig, kubeContext string) (*config, e
 		return inCluster()
 	}
 	if kubeconfig == "" {
+		var files []string
 		for _, p := range filepath.SplitList(getenv("KUBECONFIG")) {
-			if _, err := os.Stat(p); err == nil {
-				kubeconfig = p
-				break
+			if p != "" && fileExists(p) && !slices.Contains(files, p) {
+				files = append(files, p)
 			}
+		}
+		if len(files) > 0 {
+			return fromKubeconfigs(ctx, files, kubeContext)
 		}
 	}
 	if kubeconfig == "" {
@@ -64,7 +70,7 @@ func loadConfig(ctx context.Context, kubeconfig, kubeContext string) (*config, e
 	if kubeconfig == "" {
 		return nil, errors.New("no Kubernetes configuration: not in a pod (KUBERNETES_SERVICE_HOST is unset) and no kubeconfig; give --kubeconfig")
 	}
-	return fromKubeconfig(ctx, kubeconfig, kubeContext)
+	return fromKubeconfigs(ctx, []string{kubeconfig}, kubeContext)
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
@@ -120,7 +126,7 @@ type kubeconfig struct {
 			ClientKeyData         string         `yaml:"client-key-data"`
 			Username              string         `yaml:"username"`
 			Password              string         `yaml:"password"`
-			Exec                  map[string]any `yaml:"exec"`
+			Exec                  *execConfig    `yaml:"exec"`
 			AuthProvider          map[string]any `yaml:"auth-provider"`
 		} `yaml:"user"`
 	} `yaml:"users"`
@@ -134,7 +140,9 @@ type kubeconfig struct {
 	} `yaml:"contexts"`
 }
 
-func fromKubeconfig(ctx context.Context, path, contextName string) (*config, error) {
+// readKubeconfig reads one kubeconfig file, its relative paths made
+// absolute against its directory (as kubectl resolves them).
+func readKubeconfig(path string) (*kubeconfig, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
@@ -144,12 +152,67 @@ func fromKubeconfig(ctx context.Context, path, contextName string) (*config, err
 		return nil, fmt.Errorf("kubeconfig %s: %v", path, redact.Scrub(err.Error()))
 	}
 	dir := filepath.Dir(path)
-	rel := func(p string) string {
-		if p != "" && !filepath.IsAbs(p) {
-			return filepath.Join(dir, p)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
 		}
-		return p
 	}
+	for i := range kc.Clusters {
+		abs(&kc.Clusters[i].Cluster.CertificateAuthority)
+	}
+	for i := range kc.Users {
+		u := &kc.Users[i].User
+		abs(&u.TokenFile)
+		abs(&u.ClientCertificate)
+		abs(&u.ClientKey)
+		if u.Exec != nil && strings.ContainsRune(u.Exec.Command, '/') {
+			abs(&u.Exec.Command)
+		}
+	}
+	return &kc, nil
+}
+
+// mergeKubeconfigs merges files as kubectl does: the first file to name a
+// cluster, user or context wins, and so does the first current-context.
+func mergeKubeconfigs(paths []string) (*kubeconfig, error) {
+	var merged kubeconfig
+	seen := map[string]bool{}
+	for _, path := range paths {
+		kc, err := readKubeconfig(path)
+		if err != nil {
+			return nil, err
+		}
+		if merged.CurrentContext == "" {
+			merged.CurrentContext = kc.CurrentContext
+		}
+		for _, c := range kc.Clusters {
+			if !seen["cluster "+c.Name] {
+				seen["cluster "+c.Name] = true
+				merged.Clusters = append(merged.Clusters, c)
+			}
+		}
+		for _, u := range kc.Users {
+			if !seen["user "+u.Name] {
+				seen["user "+u.Name] = true
+				merged.Users = append(merged.Users, u)
+			}
+		}
+		for _, c := range kc.Contexts {
+			if !seen["context "+c.Name] {
+				seen["context "+c.Name] = true
+				merged.Contexts = append(merged.Contexts, c)
+			}
+		}
+	}
+	return &merged, nil
+}
+
+func fromKubeconfigs(ctx context.Context, paths []string, contextName string) (*config, error) {
+	kc, err := mergeKubeconfigs(paths)
+	if err != nil {
+		return nil, err
+	}
+	path := strings.Join(paths, string(filepath.ListSeparator))
 	if contextName == "" {
 		contextName = kc.CurrentContext
 	}
@@ -171,19 +234,24 @@ func fromKubeconfig(ctx context.Context, path, contextName string) (*config, err
 		cfg.namespace = "default"
 	}
 	found := false
+	var clusterInfo map[string]any // what a plugin with provideClusterInfo is told
 	for _, c := range kc.Clusters {
 		if c.Name != kctx.Cluster {
 			continue
 		}
 		found = true
 		cl := c.Cluster
+		clusterInfo = map[string]any{"server": cl.Server, "tls-server-name": cl.TLSServerName, "insecure-skip-tls-verify": cl.InsecureSkipTLSVerify}
+		if ca, err := fileOrData(cl.CertificateAuthority, cl.CertificateAuthorityData); err == nil && len(ca) > 0 {
+			clusterInfo["certificate-authority-data"] = ca
+		}
 		cfg.server = strings.TrimSuffix(cl.Server, "/")
 		cfg.tls = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cl.TLSServerName}
 		if cl.InsecureSkipTLSVerify {
 			slog.WarnContext(ctx, "TLS certificate verification of the Kubernetes API is disabled (insecure-skip-tls-verify in the kubeconfig)")
 			cfg.tls.InsecureSkipVerify = true
 		} else if cl.CertificateAuthority != "" || cl.CertificateAuthorityData != "" {
-			if cfg.tls.RootCAs, err = loadPool(rel(cl.CertificateAuthority), cl.CertificateAuthorityData); err != nil {
+			if cfg.tls.RootCAs, err = loadPool(cl.CertificateAuthority, cl.CertificateAuthorityData); err != nil {
 				return nil, fmt.Errorf("kubeconfig %s, cluster %s: %w", path, c.Name, err)
 			}
 		}
@@ -197,21 +265,34 @@ func fromKubeconfig(ctx context.Context, path, contextName string) (*config, err
 		}
 		us := u.User
 		switch {
-		case len(us.Exec) > 0 || len(us.AuthProvider) > 0:
-			return nil, fmt.Errorf("kubeconfig %s, user %s: exec and auth-provider credentials are not supported; use a token or a client certificate", path, u.Name)
+		case len(us.AuthProvider) > 0:
+			return nil, fmt.Errorf("kubeconfig %s, user %s: auth-provider credentials (removed from kubectl in 1.26) are not supported; use its exec plugin, a token or a client certificate", path, u.Name)
+		case us.Exec != nil:
+			p, err := newExecPlugin(*us.Exec, u.Name, clusterInfo)
+			if err != nil {
+				return nil, fmt.Errorf("kubeconfig %s, %w", path, err)
+			}
+			cfg.exec = p
+			cfg.tls.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				_, cert, err := p.credential(ctx)
+				if err != nil || cert == nil {
+					return &tls.Certificate{}, err
+				}
+				return cert, nil
+			}
 		case us.Token != "":
 			redact.Register(us.Token)
 			tok := us.Token
 			cfg.token = func() (string, error) { return tok, nil }
 		case us.TokenFile != "":
-			f := rel(us.TokenFile)
+			f := us.TokenFile
 			cfg.token = func() (string, error) { return redact.ReadSecretFile(f) }
 		case us.Username != "":
 			redact.Register(us.Password)
 			cfg.username, cfg.password = us.Username, us.Password
 		}
 		if us.ClientCertificate != "" || us.ClientCertificateData != "" {
-			cert, err := loadPair(rel(us.ClientCertificate), us.ClientCertificateData, rel(us.ClientKey), us.ClientKeyData)
+			cert, err := loadPair(us.ClientCertificate, us.ClientCertificateData, us.ClientKey, us.ClientKeyData)
 			if err != nil {
 				return nil, fmt.Errorf("kubeconfig %s, user %s: %w", path, u.Name, err)
 			}

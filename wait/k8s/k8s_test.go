@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/initbox/initbox/internal/testlog"
+	"github.com/initbox/initbox/internal/testserver"
 	"github.com/initbox/initbox/wait/check"
 	"github.com/initbox/initbox/wait/check/checktest"
 )
@@ -393,7 +395,7 @@ func TestKubeconfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		kubeconfig, context, want string
 	}{
-		{kc, "exec", "exec and auth-provider credentials are not supported"},
+		{kc, "exec", `exec apiVersion "": initbox runs client.authentication.k8s.io/v1`},
 		{kc, "nope", `no context "nope"`},
 		{filepath.Join(t.TempDir(), "missing"), "", "reading kubeconfig"},
 	} {
@@ -629,5 +631,178 @@ func TestDeadConnectionIsReplaced(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("replacing the dead connection took %v, want about two pings (%v)", d, 2*pingAfter)
+	}
+}
+
+// writeKubeconfig writes a kubeconfig for a's server with the given users
+// and contexts (YAML list items), and returns its path.
+func (a *apiServer) writeKubeconfig(t *testing.T, dir, current, users, contexts string) string {
+	ca, _ := os.ReadFile(a.pki.CAFile)
+	path := filepath.Join(dir, "config")
+	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\ncurrent-context: %s\nclusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority-data: %s\nusers:\n%scontexts:\n%s",
+		current, a.srv.URL, base64.StdEncoding.EncodeToString(ca), users, contexts)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// An EKS kubeconfig: the real AWS CLI's `aws eks get-token` (offline: it
+// presigns an STS request) is run as the exec plugin, and its token
+// reaches the API server.
+func TestExecPluginAWS(t *testing.T) {
+	testserver.Needs(t, "the AWS CLI")
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Fatal("no aws: install awscli (make deps-test)")
+	}
+	a := newAPIServer(t)
+	a.tokenOK = func(tok string) bool { return strings.HasPrefix(tok, "k8s-aws-v1.") }
+	a.set(jobsPath, &batchv1.Job{ObjectMeta: meta("migrate", 1),
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}})
+	kc := a.writeKubeconfig(t, t.TempDir(), "eks", `- name: eks-user
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: aws
+      args: [eks, get-token, --cluster-name, shop, --region, eu-west-1]
+      env:
+        - {name: AWS_ACCESS_KEY_ID, value: AKIAEXAMPLEEXAMPLE}
+        - {name: AWS_SECRET_ACCESS_KEY, value: example-secret-key}
+      interactiveMode: Never
+`, "- name: eks\n  context: {cluster: c, user: eks-user, namespace: ns}\n")
+	u, _ := url.Parse("k8s://job/migrate")
+	c, err := New(t.Context(), check.Params{URL: u, Display: "k8s://job/migrate", Kubeconfig: kc, Load: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := c.Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+}
+
+// A plugin's credential is kept until its expirationTimestamp, asked for
+// again after it (and after a 401), and a plugin that fails, is missing or
+// answers nonsense is one clear error that shows no secret.
+func TestExecPluginCredentials(t *testing.T) {
+	a := newAPIServer(t)
+	a.set(jobsPath, &batchv1.Job{ObjectMeta: meta("migrate", 1),
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}})
+	dir := t.TempDir()
+	count := filepath.Join(dir, "runs")
+	// The plugin prints the token given in its environment, with an expiry.
+	plugin := filepath.Join(dir, "plugin.sh")
+	os.WriteFile(plugin, []byte(`#!/bin/sh
+echo run >> "$RUNS"
+case "$MODE" in
+fail) echo "error: the SSO session expired; run: cloud login" >&2; exit 3;;
+garbage) echo "not json"; exit 0;;
+esac
+case "$KUBERNETES_EXEC_INFO" in *'"interactive":false'*) ;; *) echo "no exec info" >&2; exit 4;; esac
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}\n' "$TOKEN" "$EXPIRES"
+`), 0o755)
+	runs := func() int { b, _ := os.ReadFile(count); return strings.Count(string(b), "run") }
+	kcFor := func(mode, expires string) string {
+		d := t.TempDir()
+		return a.writeKubeconfig(t, d, "p", fmt.Sprintf(`- name: pu
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: %s
+      env:
+        - {name: RUNS, value: %s}
+        - {name: TOKEN, value: %s}
+        - {name: MODE, value: %s}
+        - {name: EXPIRES, value: "%s"}
+`, plugin, count, a.token, mode, expires), "- name: p\n  context: {cluster: c, user: pu, namespace: ns}\n")
+	}
+	checker := func(kc string) check.Checker {
+		u, _ := url.Parse("k8s://job/migrate")
+		c, err := New(t.Context(), check.Params{URL: u, Display: "k8s://job/migrate", Kubeconfig: kc, Load: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// Valid for an hour: run once for three checks.
+	c := checker(kcFor("ok", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)))
+	for range 3 {
+		if err := c.Check(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := runs(); n != 1 {
+		t.Errorf("plugin ran %d times for three checks within its expiry, want 1", n)
+	}
+	// Expired already: run for every check.
+	os.Remove(count)
+	c = checker(kcFor("ok", time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)))
+	for range 2 {
+		if err := c.Check(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := runs(); n != 2 {
+		t.Errorf("plugin ran %d times for two checks past its expiry, want 2", n)
+	}
+	// A 401: asked again once, then a permanent error.
+	os.Remove(count)
+	kc401 := kcFor("ok", "")
+	a.mu.Lock()
+	good := a.token
+	a.token = "rotated-away"
+	a.mu.Unlock()
+	err := checker(kc401).Check(t.Context())
+	a.mu.Lock()
+	a.token = good
+	a.mu.Unlock()
+	if err == nil || check.IsNotReady(err) || !strings.Contains(err.Error(), "401") {
+		t.Errorf("401: %v, want a permanent error", err)
+	}
+	if n := runs(); n != 2 {
+		t.Errorf("plugin ran %d times around a 401, want 2 (asked again once)", n)
+	}
+	for _, tc := range []struct{ kc, want string }{
+		{kcFor("fail", ""), "exec credential plugin plugin.sh failed (exit status 3): error: the SSO session expired; run: cloud login"},
+		{kcFor("garbage", ""), "wrote no ExecCredential"},
+		{a.writeKubeconfig(t, t.TempDir(), "p", "- name: pu\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: initbox-no-such-plugin\n      installHint: brew install no-such-plugin\n", "- name: p\n  context: {cluster: c, user: pu}\n"), "not found: brew install no-such-plugin"},
+	} {
+		err := checker(tc.kc).Check(t.Context())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), a.token) {
+			t.Errorf("the token leaked: %v", err)
+		}
+	}
+}
+
+// $KUBECONFIG's files merge as kubectl merges them: the first file to
+// name a context, cluster or user wins, and the first current-context.
+func TestKubeconfigMerge(t *testing.T) {
+	a := newAPIServer(t)
+	a.set(jobsPath, &batchv1.Job{ObjectMeta: meta("migrate", 1),
+		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}})
+	// The first file: the current context and a user, no cluster named c;
+	// the second: cluster c, a wrong user of the same name (ignored), and
+	// its own current-context (ignored).
+	first := filepath.Join(t.TempDir(), "first")
+	os.WriteFile(first, []byte(fmt.Sprintf("apiVersion: v1\nkind: Config\ncurrent-context: merged\nusers:\n- name: u\n  user: {token: %s}\ncontexts:\n- name: merged\n  context: {cluster: c, user: u, namespace: ns}\n", a.token)), 0o600)
+	second := a.writeKubeconfig(t, t.TempDir(), "other", "- name: u\n  user: {token: wrong-token}\n", "- name: other\n  context: {cluster: c, user: u, namespace: elsewhere}\n")
+	defer func(old func(string) string) { getenv = old }(getenv)
+	getenv = func(k string) string {
+		if k == "KUBECONFIG" {
+			return first + string(filepath.ListSeparator) + filepath.Join(t.TempDir(), "absent") + string(filepath.ListSeparator) + second
+		}
+		return ""
+	}
+	u, _ := url.Parse("k8s://job/migrate")
+	c, err := New(t.Context(), check.Params{URL: u, Display: "k8s://job/migrate", Load: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Check(t.Context()); err != nil {
+		t.Fatalf("Check through the merged kubeconfig: %v", err)
 	}
 }
