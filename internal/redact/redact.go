@@ -189,15 +189,21 @@ func URL(u *url.URL) string {
 		c.User = url.User(Placeholder)
 	}
 	if c.RawQuery != "" {
+		// The query as the user wrote it (condition=Ready=False stays
+		// readable), re-encoded only where a sensitive value is replaced.
 		q := c.Query()
+		sensitive := false
 		for k, vs := range q {
 			if SensitiveParam(k) {
+				sensitive = true
 				for i := range vs {
 					vs[i] = Placeholder
 				}
 			}
 		}
-		c.RawQuery = q.Encode()
+		if sensitive {
+			c.RawQuery = q.Encode()
+		}
 	}
 	return Scrub(c.String())
 }

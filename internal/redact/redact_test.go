@@ -18,6 +18,7 @@ func TestURL(t *testing.T) {
 		{"harmless query kept", "file:///data?nonempty=1", "file:///data?nonempty=1"},
 		{"access_token", "http://api/health?access_token=zzzz", "http://api/health?access_token=REDACTED"},
 		{"ipv6", "tcp://[::1]:5432", "tcp://[::1]:5432"},
+		{"query as written", "k8s://pod/web-0?condition=Ready=False&namespace=b", "k8s://pod/web-0?condition=Ready=False&namespace=b"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

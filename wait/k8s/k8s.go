@@ -106,6 +106,7 @@ type target struct {
 	conditionStatus    string // condition=Ready=False: the status wanted (default True)
 	jsonPath           *jsonpath.Path
 	value              *string
+	clusterScoped      bool // the resource has no namespace (a Node, a CRD, a ClusterRole)
 }
 
 type checker struct {
@@ -220,6 +221,7 @@ func (c *checker) Check(ctx context.Context) error {
 		}
 		c.mu.Lock()
 		c.res, c.resolved, res = r, true, r
+		c.clusterScoped = !r.namespaced
 		c.mu.Unlock()
 	}
 	sel := c.selector()

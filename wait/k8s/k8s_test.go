@@ -483,7 +483,9 @@ func TestKubectlNameForms(t *testing.T) {
 func TestDiscoveryAcrossGroups(t *testing.T) {
 	a := newAPIServer(t)
 	a.discovery["/api/v1"] = metav1.APIResourceList{GroupVersion: "v1", APIResources: []metav1.APIResource{
-		{Name: "configmaps", SingularName: "configmap", ShortNames: []string{"cm"}, Kind: "ConfigMap", Namespaced: true}}}
+		{Name: "configmaps", SingularName: "configmap", ShortNames: []string{"cm"}, Kind: "ConfigMap", Namespaced: true},
+		{Name: "nodes", SingularName: "node", ShortNames: []string{"no"}, Kind: "Node"}}}
+	a.collection("/api/v1/nodes")
 	a.discovery["/apis"] = metav1.APIGroupList{Groups: []metav1.APIGroup{
 		{Name: "apps", PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: "apps/v1", Version: "v1"}},
 		{Name: "down.example.com", PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: "down.example.com/v1", Version: "v1"}},
@@ -505,8 +507,13 @@ func TestDiscoveryAcrossGroups(t *testing.T) {
 			t.Errorf("%s: %v", spec, err)
 		}
 	}
+	// A cluster-scoped object is not said to be missing from a namespace.
+	err := checkQuick(a.checker(t, "k8s://node/worker-1"), t)
+	if err == nil || !strings.Contains(err.Error(), `node "worker-1" not found (yet)`) {
+		t.Errorf("node: %v", err)
+	}
 	// An unknown name is retried (a CRD may come), naming what to do.
-	err := checkQuick(a.checker(t, "k8s://widgets/w"), t)
+	err = checkQuick(a.checker(t, "k8s://widgets/w"), t)
 	if err == nil || !check.IsNotReady(err) || !strings.Contains(err.Error(), "in any group") {
 		t.Errorf("widgets: %v", err)
 	}

@@ -86,6 +86,10 @@ func (c condition) String() string {
 // one returns the single object of a one-object kind, or a waiting verdict.
 func one(t *target, items []object) (object, *verdict) {
 	if len(items) == 0 {
+		if t.clusterScoped {
+			v := waiting("%s %q not found (yet)", t.kindName, t.name)
+			return nil, &v
+		}
 		v := waiting("%s %q not found in namespace %q (yet)", t.kindName, t.name, t.ns)
 		return nil, &v
 	}
