@@ -93,7 +93,7 @@ unit: deps-test servers render-peers ## unit and integration tests (no Docker), 
 # Rebuilt only when the pins in e2e/servers change (~8 min, ~5 GB the first time).
 MINIO_PIN := v0.0.0-20260212201848-7aac2a2c5b7c
 
-servers: build/servers/vault build/servers/minio ## build the test servers (Vault, MinIO) from their Go modules
+servers: build/servers/vault build/servers/minio build/kube/kube-apiserver ## build the test servers (Vault, MinIO, etcd and kube-apiserver) from their Go modules
 
 # MinIO builds with `go install` at its pin, apart from our module graph. The
 # binary's name carries the pin, so a new pin rebuilds it (~2-4 min).
@@ -104,6 +104,17 @@ build/servers/minio-$(MINIO_PIN):
 	mkdir -p build/servers/gobin
 	GOBIN=$(CURDIR)/build/servers/gobin CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-s -w" github.com/minio/minio@$(MINIO_PIN)
 	mv build/servers/gobin/minio $@
+
+# A real Kubernetes control plane for the k8s:// tests: etcd v3.6.4 and
+# kube-apiserver v1.34.4 from e2e/kube, whose go.mod requires
+# k8s.io/kubernetes and replaces its staging modules with their published
+# v0.34.4 (go install refuses a module with replace directives). Cold
+# ~5 min on 2 cores; rebuilt when e2e/kube's go.sum changes.
+build/kube/kube-apiserver: e2e/kube/go.mod e2e/kube/go.sum
+	mkdir -p build/kube/out
+	cd e2e/kube && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/build/kube/out/ k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3
+	mv build/kube/out/server build/kube/etcd
+	mv build/kube/out/kube-apiserver $@
 
 build/servers/vault: e2e/servers/go.mod e2e/servers/go.sum e2e/servers/main.go
 	mkdir -p build/servers
