@@ -459,6 +459,48 @@ func TestKubernetesLogin(t *testing.T) {
 	}
 }
 
+// Vault's Kubernetes auth against a real kube-apiserver: Vault asks the
+// real TokenReview API about a service account token from the TokenRequest
+// API (audience vault, as a projected token in a pod), and a token for
+// another audience is refused.
+func TestKubernetesLoginRealAPIServer(t *testing.T) {
+	k := testserver.StartKube(t)
+	v := startVault(t, testserver.VaultOptions{})
+	k.Namespace("shop")
+	// Vault's own identity, allowed to review tokens.
+	reviewer := k.ServiceAccountToken("shop", "vault-auth", "https://kubernetes.default.svc")
+	k.Create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+		"metadata": map[string]any{"name": "vault-auth-delegator"},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+		"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": "vault-auth", "namespace": "shop"}}})
+	ca, _ := os.ReadFile(k.CAFile)
+	must(t, v.root.Sys().EnableAuthWithOptions("kubernetes", &api.EnableAuthOptions{Type: "kubernetes"}))
+	_, err := v.root.Logical().Write("auth/kubernetes/config", map[string]any{"kubernetes_host": k.URL, "kubernetes_ca_cert": string(ca),
+		"token_reviewer_jwt": reviewer, "disable_local_ca_jwt": true})
+	must(t, err)
+	_, err = v.root.Logical().Write("auth/kubernetes/role/app", map[string]any{"bound_service_account_names": "app",
+		"bound_service_account_namespaces": "shop", "token_policies": "app", "audience": "vault"})
+	must(t, err)
+	dir := t.TempDir()
+	saToken := filepath.Join(dir, "token")
+	os.WriteFile(saToken, []byte(k.ServiceAccountToken("shop", "app", "vault")), 0o600)
+	o := v.opts("")
+	o.Auth, o.Role, o.JWTFile = "kubernetes", "app", saToken
+	out := filepath.Join(t.TempDir(), "pw")
+	if err := run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: out, Sources: vaultSource(o)}); err != nil {
+		t.Fatalf("%v\n%s", err, v.Logs())
+	}
+	if b, _ := os.ReadFile(out); string(b) != "pw-v3-Canary" {
+		t.Errorf("password = %q", b)
+	}
+	// A token for the API server's audience, not Vault's: refused.
+	os.WriteFile(saToken, []byte(k.ServiceAccountToken("shop", "app", "https://kubernetes.default.svc")), 0o600)
+	err = run(t, Config{Refs: []string{"vault://secret/app/db#password"}, Out: filepath.Join(dir, "pw2"), Sources: vaultSource(o)})
+	if exitcode.Of(err) != exitcode.Failure {
+		t.Fatalf("a token for another audience: %v, want exit 1", err)
+	}
+}
+
 // A sealed Vault answers 503: retried until it is unsealed.
 func TestSealedThenUnsealed(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})

@@ -264,3 +264,25 @@ func (k *Kube) Kubeconfig(token, namespace, server string) string {
 
 // Addr is the API server's host:port.
 func (k *Kube) Addr() string { return strings.TrimPrefix(k.URL, "https://") }
+
+// ServiceAccountToken creates the service account ns/name if needed and
+// returns a token for it from the TokenRequest API (what the kubelet
+// projects into a pod), valid for audiences.
+func (k *Kube) ServiceAccountToken(ns, name string, audiences ...string) string {
+	k.t.Helper()
+	code, _, err := k.do(http.MethodGet, "/api/v1/namespaces/"+ns+"/serviceaccounts/"+name, nil)
+	if err == nil && code == http.StatusNotFound {
+		k.Create("/api/v1/namespaces/"+ns+"/serviceaccounts", map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": name}})
+	}
+	b := k.Do(http.MethodPost, "/api/v1/namespaces/"+ns+"/serviceaccounts/"+name+"/token", map[string]any{
+		"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": map[string]any{"audiences": audiences, "expirationSeconds": 3600}})
+	var tr struct {
+		Status struct {
+			Token string `json:"token"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(b, &tr); err != nil || tr.Status.Token == "" {
+		k.t.Fatalf("TokenRequest for %s/%s: %v: %s", ns, name, err, b)
+	}
+	return tr.Status.Token
+}
