@@ -23,7 +23,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: render-peers fuzz help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
+.PHONY: compose-v2 render-peers fuzz help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -120,7 +120,7 @@ build/servers/vault: e2e/servers/go.mod e2e/servers/go.sum e2e/servers/main.go
 	mkdir -p build/servers
 	cd e2e/servers && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(CURDIR)/$@.tmp . && mv $(CURDIR)/$@.tmp $(CURDIR)/$@
 
-e2e: deps-test k8s-tools ## end-to-end tests: images, the pod harness, docker-compose, helm and kustomize (needs Docker)
+e2e: deps-test k8s-tools compose-v2 ## end-to-end tests: images, the pod harness, docker-compose, helm and kustomize (needs Docker)
 	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/ 2>&1 | grep -Ev '^(20[0-9]{2}/|\s*$$)' ; exit $${PIPESTATUS[0]}
 
 # The tree holds source, never build output: no tracked file over 1 MiB, no
@@ -252,6 +252,17 @@ build/peers/kustomize-$(KUSTOMIZE_PIN):
 render-peers: build/peers/helm-$(HELM_PIN) build/peers/envsubst-a8m-$(A8M_ENVSUBST_PIN)
 	ln -sf helm-$(HELM_PIN) build/peers/helm
 	ln -sf envsubst-a8m-$(A8M_ENVSUBST_PIN) build/peers/envsubst-a8m
+
+# docker compose v2 (what `docker compose` is), built from e2e/compose: its
+# module has exclude directives, which go install refuses. The e2e tests run
+# the compose example and recipes with it and with Debian's docker-compose v1.
+COMPOSE_V2_PIN := v2.40.3
+compose-v2: build/peers/docker-compose-$(COMPOSE_V2_PIN)
+	ln -sf docker-compose-$(COMPOSE_V2_PIN) build/peers/docker-compose
+
+build/peers/docker-compose-$(COMPOSE_V2_PIN): e2e/compose/go.mod e2e/compose/go.sum
+	mkdir -p build/peers
+	cd e2e/compose && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$(COMPOSE_V2_PIN)" -o $(CURDIR)/$@ github.com/docker/compose/v2/cmd
 
 build/peers/envsubst-a8m-$(A8M_ENVSUBST_PIN):
 	mkdir -p build/peers/gobin

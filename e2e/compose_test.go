@@ -10,16 +10,40 @@ import (
 	"testing"
 )
 
-// compose runs docker-compose on the example with this run's images under a
-// project of its own, removed when the test ends.
+// composeTools are the two docker composes users run: Debian's
+// docker-compose v1 and docker compose v2 (built from its module by `make
+// compose-v2`; what `docker compose` is).
+func composeTools(t *testing.T) map[string]string {
+	v2 := filepath.Join(repoRoot, "build", "peers", "docker-compose")
+	if _, err := os.Stat(v2); err != nil {
+		t.Fatalf("no docker compose v2: run `make compose-v2` (it builds build/peers/docker-compose)")
+	}
+	v1, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Fatalf("no docker-compose v1: install docker-compose (make deps-test)")
+	}
+	return map[string]string{"v1": v1, "v2": v2}
+}
+
+// eachCompose runs f as a subtest with each compose.
+func eachCompose(t *testing.T, f func(t *testing.T, bin string)) {
+	for _, name := range []string{"v1", "v2"} {
+		bin := composeTools(t)[name]
+		t.Run("compose-"+name, func(t *testing.T) { f(t, bin) })
+	}
+}
+
+// compose runs a docker compose on the example with this run's images under
+// a project of its own, removed when the test ends.
 type compose struct {
 	t       *testing.T
+	bin     string
 	project string
 	env     []string
 }
 
-func newCompose(t *testing.T, env ...string) *compose {
-	c := &compose{t: t, project: unique("compose"), env: append([]string{
+func newCompose(t *testing.T, bin string, env ...string) *compose {
+	c := &compose{t: t, bin: bin, project: unique("compose"), env: append([]string{
 		"INITBOX_IMAGE=" + images.initbox, "INITBOX_BUSYBOX_IMAGE=" + images.busybox, "INITBOX_VAULT_IMAGE=" + images.vault,
 		"INITBOX_MINIO_IMAGE=" + images.minio, "INITBOX_TESTBIN_IMAGE=" + images.testbin,
 	}, env...)}
@@ -29,7 +53,7 @@ func newCompose(t *testing.T, env ...string) *compose {
 
 func (c *compose) run(args ...string) (string, error) {
 	args = append([]string{"-p", c.project, "-f", filepath.Join(repoRoot, "examples/compose/docker-compose.yml")}, args...)
-	cmd := exec.Command("docker-compose", args...)
+	cmd := exec.Command(c.bin, args...)
 	cmd.Env = append(os.Environ(), c.env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -44,9 +68,13 @@ func (c *compose) logs(service string) string {
 }
 
 func (c *compose) exitCode(service string) string {
-	id, err := c.run("ps", "-q", service)
+	id, err := c.run("ps", "-a", "-q", service)
 	if err != nil || strings.TrimSpace(id) == "" {
-		return "never created"
+		return "never started" // v1 does not create it
+	}
+	// v2 creates every container first; one never started waits as "created".
+	if st, _ := exec.Command("docker", "inspect", "-f", "{{.State.Status}}", strings.TrimSpace(id)).Output(); strings.TrimSpace(string(st)) == "created" {
+		return "never started"
 	}
 	out, _ := exec.Command("docker", "wait", strings.TrimSpace(id)).Output()
 	return strings.TrimSpace(string(out))
@@ -54,8 +82,10 @@ func (c *compose) exitCode(service string) string {
 
 // The example in examples/compose runs for real: the app starts only after
 // the late api is up, and reaches it on its first try.
-func TestComposeExample(t *testing.T) {
-	c := newCompose(t)
+func TestComposeExample(t *testing.T) { eachCompose(t, testComposeExample) }
+
+func testComposeExample(t *testing.T, bin string) {
+	c := newCompose(t, bin)
 	if out, err := c.run("up", "-d"); err != nil {
 		t.Fatalf("docker-compose up: %v\n%s", err, out)
 	}
@@ -80,14 +110,19 @@ func TestComposeExample(t *testing.T) {
 
 // A failing step stops the chain: the app never starts and docker-compose
 // reports which step failed and with which code.
-func TestComposeFailingStepStopsTheChain(t *testing.T) {
-	c := newCompose(t, "DEMO_WAIT_TIMEOUT=1s")
+func TestComposeFailingStepStopsTheChain(t *testing.T) { eachCompose(t, testComposeFailingStep) }
+
+func testComposeFailingStep(t *testing.T, bin string) {
+	c := newCompose(t, bin, "DEMO_WAIT_TIMEOUT=1s")
 	out, err := c.run("up", "-d")
 	if err == nil {
 		t.Fatalf("docker-compose up succeeded although wait must time out:\n%s", out)
 	}
-	logsContain(t, "docker-compose output", out, "exited with code 124")
-	if code := c.exitCode("app"); code != "never created" {
+	// v1: "… exited with code 124"; v2: "service \"wait\" didn't complete successfully: exit 124".
+	if !strings.Contains(out, "exited with code 124") && !strings.Contains(out, `"wait" didn't complete successfully: exit 124`) {
+		t.Errorf("docker compose does not say which step failed with which code:\n%s", out)
+	}
+	if code := c.exitCode("app"); code != "never started" {
 		t.Errorf("app: %s; it must never start", code)
 	}
 	logsContain(t, "wait output", c.logs("wait"), "level=ERROR", "exit_code=124", "not ready: tcp://api:8080 (", "; http://api:8080/health.json (")

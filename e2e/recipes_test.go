@@ -60,12 +60,14 @@ func checkComposeRecipe(t *testing.T, n int, block string, doc map[string]any) {
 	t.Helper()
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"docker-compose.yml": block, "git-token": "", "templates/.keep": ""})
-	cmd := exec.Command("docker-compose", "-p", "recipe", "-f", filepath.Join(dir, "docker-compose.yml"), "config", "-q")
-	cmd.Dir = dir
-	// The variables a user would have in the shell or .env.
-	cmd.Env = append(os.Environ(), "PGPASSWORD=x", "VAULT_TOKEN=x", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("recipe block %d: docker-compose config: %v\n%s", n, err, out)
+	for name, bin := range composeTools(t) {
+		cmd := exec.Command(bin, "-p", "recipe", "-f", filepath.Join(dir, "docker-compose.yml"), "config", "-q")
+		cmd.Dir = dir
+		// The variables a user would have in the shell or .env.
+		cmd.Env = append(os.Environ(), "PGPASSWORD=x", "VAULT_TOKEN=x", "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("recipe block %d: docker compose %s config: %v\n%s", n, name, err, out)
+		}
 	}
 	services, _ := doc["services"].(map[string]any)
 	for name, s := range services {
