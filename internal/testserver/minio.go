@@ -20,6 +20,8 @@ type MinIOOptions struct {
 	// TLSCert and TLSKey serve HTTPS (SSE-C needs it); the test's CA must
 	// sign them.
 	TLSCert, TLSKey, TLSCA string
+	// Addr is where it listens (host:port); default a free loopback port.
+	Addr string
 }
 
 // MinIO is a MinIO server on a free loopback port, on one local drive.
@@ -27,7 +29,7 @@ type MinIO struct {
 	t               testing.TB
 	bin, data, cert string
 	Endpoint        string // http(s)://127.0.0.1:PORT
-	port            int
+	addr            string
 	opts            MinIOOptions
 	proc            *os.Process
 	exited          chan struct{}
@@ -65,7 +67,10 @@ func MinIOBinary(t testing.TB) string {
 // StartMinIO starts a MinIO server; it is stopped when the test ends.
 func StartMinIO(t testing.TB, o MinIOOptions) *MinIO {
 	t.Helper()
-	m := &MinIO{t: t, bin: MinIOBinary(t), data: t.TempDir(), port: freePort(t), opts: o}
+	m := &MinIO{t: t, bin: MinIOBinary(t), data: t.TempDir(), addr: o.Addr, opts: o}
+	if m.addr == "" {
+		m.addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	}
 	scheme := "http"
 	if o.TLSCert != "" {
 		m.cert = t.TempDir()
@@ -78,7 +83,7 @@ func StartMinIO(t testing.TB, o MinIOOptions) *MinIO {
 		}
 		scheme = "https"
 	}
-	m.Endpoint = scheme + "://127.0.0.1:" + strconv.Itoa(m.port)
+	m.Endpoint = scheme + "://" + m.addr
 	m.Start()
 	t.Cleanup(m.Stop)
 	return m
@@ -88,7 +93,7 @@ func StartMinIO(t testing.TB, o MinIOOptions) *MinIO {
 // until it is live.
 func (m *MinIO) Start() {
 	m.t.Helper()
-	args := []string{"server", m.data, "--address", "127.0.0.1:" + strconv.Itoa(m.port), "--console-address", "127.0.0.1:" + strconv.Itoa(freePort(m.t)), "--quiet"}
+	args := []string{"server", m.data, "--address", m.addr, "--console-address", "127.0.0.1:" + strconv.Itoa(freePort(m.t)), "--quiet"}
 	if m.cert != "" {
 		args = append(args, "--certs-dir", m.cert)
 	}
