@@ -162,8 +162,8 @@ func TestFailingInitContainerOnRealNode(t *testing.T) {
 	pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "broken"},
 		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
 			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptrTo(true), RunAsUser: ptrTo(int64(65532)), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-			InitContainers: []corev1.Container{{Name: "wait", Image: "initbox:dev", Args: []string{"wait", "tcp://" + n.Gateway + ":1", "--timeout", "2s"}, SecurityContext: restricted}},
-			Containers:     []corev1.Container{{Name: "app", Image: "busybox", Command: []string{"sh", "-c", "echo started"}, SecurityContext: restricted}}}}
+			InitContainers:  []corev1.Container{{Name: "wait", Image: "initbox:dev", Args: []string{"wait", "tcp://" + n.Gateway + ":1", "--timeout", "2s"}, SecurityContext: restricted}},
+			Containers:      []corev1.Container{{Name: "app", Image: "busybox", Command: []string{"sh", "-c", "echo started"}, SecurityContext: restricted}}}}
 	onNode(&pod.Spec)
 	k.Create("/api/v1/namespaces/apps/pods", pod)
 	st := waitPhase(t, k, n, "apps", "broken", "Failed", "Succeeded")
