@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -105,22 +109,8 @@ func onNode(spec *corev1.PodSpec) {
 // on the node's address, and the app prints what they prepared.
 func TestPodExampleOnRealNode(t *testing.T) {
 	k, n := startNode(t)
-	minio := testserver.StartMinIO(t, testserver.MinIOOptions{Addr: n.Gateway + ":9000"})
-	testbin := filepath.Join(repoRoot, "build", "testbin", "rootfs", "testbin")
-	creds := []string{"AWS_ACCESS_KEY_ID=" + testserver.MinIOUser, "AWS_SECRET_ACCESS_KEY=" + testserver.MinIOPassword, "AWS_REGION=us-east-1"}
-	for _, args := range [][]string{
-		{"s3put", "-endpoint", minio.Endpoint, "config", "app/values.yaml=db: {host: pg.prod}\n", "app/templates/app.yaml.tmpl=database: {{ .Values.db.host }}\nregion: {{ .Env.APP_REGION }}\n"},
-		{"s3put", "-endpoint", minio.Endpoint, "-tgz", "models.tar.gz", "config", "labels.txt=cat\ndog\n"},
-	} {
-		cmd := exec.Command(testbin, args...)
-		cmd.Env = append(os.Environ(), creds...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("testbin %v: %v\n%s", args, err, out)
-		}
-	}
-	k.Namespace("shop")
-	k.Create("/api/v1/namespaces/shop/secrets", map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "s3-credentials"},
-		"stringData": map[string]string{"AWS_ACCESS_KEY_ID": testserver.MinIOUser, "AWS_SECRET_ACCESS_KEY": testserver.MinIOPassword}})
+	s3Fixture(t, n)
+	shopNamespace(k)
 	b, err := os.ReadFile(filepath.Join(repoRoot, "examples/kubernetes/pod.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -183,3 +173,90 @@ func TestFailingInitContainerOnRealNode(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// s3Fixture is a MinIO on the node's address holding what the examples
+// fetch: the app's values and template, and a models archive.
+func s3Fixture(t *testing.T, n *testserver.KubeNode) string {
+	t.Helper()
+	minio := testserver.StartMinIO(t, testserver.MinIOOptions{Addr: n.Gateway + ":9000"})
+	testbin := filepath.Join(repoRoot, "build", "testbin", "rootfs", "testbin")
+	creds := []string{"AWS_ACCESS_KEY_ID=" + testserver.MinIOUser, "AWS_SECRET_ACCESS_KEY=" + testserver.MinIOPassword, "AWS_REGION=us-east-1"}
+	for _, args := range [][]string{
+		{"s3put", "-endpoint", minio.Endpoint, "config", "app/values.yaml=db: {host: pg.prod}\n", "app/templates/app.yaml.tmpl=database: {{ .Values.db.host }}\nregion: {{ .Env.APP_REGION }}\n"},
+		{"s3put", "-endpoint", minio.Endpoint, "-tgz", "models.tar.gz", "config", "labels.txt=cat\ndog\n"},
+	} {
+		cmd := exec.Command(testbin, args...)
+		cmd.Env = append(os.Environ(), creds...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("testbin %v: %v\n%s", args, err, out)
+		}
+	}
+	return minio.Endpoint
+}
+
+// shopNamespace is the examples' namespace (restricted) with their
+// s3-credentials Secret.
+func shopNamespace(k *testserver.Kube) {
+	k.Namespace("shop")
+	k.Create("/api/v1/namespaces/shop/secrets", map[string]any{"apiVersion": "v1", "kind": "Secret", "metadata": map[string]any{"name": "s3-credentials"},
+		"stringData": map[string]string{"AWS_ACCESS_KEY_ID": testserver.MinIOUser, "AWS_SECRET_ACCESS_KEY": testserver.MinIOPassword}})
+}
+
+// rolledOut waits for a Deployment with initbox itself (k8s://deployment,
+// against the real API server), then fetches /app.yaml from one of its
+// pods, which serve their rendered /config.
+func rolledOut(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, ns, deployment, selector string) string {
+	t.Helper()
+	cmd := exec.Command(binaryPath(), "wait", "k8s://deployment/"+deployment, "--kubeconfig", k.Kubeconfig(k.AdminToken, ns, ""), "--timeout", "180s")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("initbox wait k8s://deployment/%s: %v\n%s\n%s", deployment, err, out, n.Logs())
+	}
+	var pods corev1.PodList
+	if err := json.Unmarshal(k.Do("GET", "/api/v1/namespaces/"+ns+"/pods?labelSelector="+url.QueryEscape(selector), nil), &pods); err != nil || len(pods.Items) == 0 {
+		t.Fatalf("pods of %s: %v %+v", deployment, err, pods)
+	}
+	ip := pods.Items[0].Status.PodIP
+	resp, err := http.Get("http://" + ip + ":8080/app.yaml")
+	if err != nil {
+		t.Fatalf("the app at %s: %v", ip, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// The Helm demo chart on a real node: `helm install --wait` succeeds (the
+// init steps ran, the app is available) and the app serves the config the
+// steps rendered.
+func TestHelmChartOnRealNode(t *testing.T) {
+	k, n := startNode(t)
+	endpoint := s3Fixture(t, n)
+	shopNamespace(k)
+	cmd := exec.Command(helmBin(t), "install", "demo", filepath.Join(repoRoot, "examples/helm/shop"), "--namespace", "shop", "--wait", "--timeout", "3m",
+		"--kubeconfig", k.Kubeconfig(k.AdminToken, "shop", ""), "--set", "initbox.image="+images.initbox, "--set", "app.image="+images.busybox,
+		"--set", "s3.endpoint="+endpoint)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helm install --wait: %v\n%s\n%s", err, out, n.Logs())
+	}
+	logsContain(t, "the app's /app.yaml", rolledOut(t, k, n, "shop", "demo-shop", "app.kubernetes.io/instance=demo"), "database: pg.prod", "region: eu-west-1")
+}
+
+// The kustomize overlay on a real node: the rendered Deployment (its S3
+// endpoint pointed at the node's MinIO) rolls out and its app serves the
+// rendered config.
+func TestKustomizeOverlayOnRealNode(t *testing.T) {
+	k, n := startNode(t)
+	endpoint := s3Fixture(t, n)
+	shopNamespace(k)
+	out := strings.ReplaceAll(string(kustomize(t, filepath.Join(repoRoot, "examples/kustomize/shop"))), "http://minio:9000", endpoint)
+	for _, m := range decodeManifests(t, "kustomize examples/kustomize/shop", []byte(out)) {
+		d, ok := m.obj.(*appsv1.Deployment)
+		if !ok {
+			t.Fatalf("the overlay makes a %s; the test posts Deployments only", m.kind)
+		}
+		onNode(&d.Spec.Template.Spec)
+		k.Create("/apis/apps/v1/namespaces/shop/deployments", d)
+	}
+	logsContain(t, "the app's /app.yaml", rolledOut(t, k, n, "shop", "shop", "app.kubernetes.io/name=shop"), "database: pg.prod", "region: eu-west-1")
+}
