@@ -4,8 +4,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/cgi"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,9 +19,12 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/initbox/initbox/internal/testpki"
 	"github.com/initbox/initbox/internal/testserver"
 )
 
@@ -209,7 +215,15 @@ func rolledOut(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, ns, dep
 	t.Helper()
 	cmd := exec.Command(binaryPath(), "wait", "k8s://deployment/"+deployment, "--kubeconfig", k.Kubeconfig(k.AdminToken, ns, ""), "--timeout", "180s")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("initbox wait k8s://deployment/%s: %v\n%s\n%s", deployment, err, out, n.Logs())
+		var pods corev1.PodList
+		json.Unmarshal(k.Do("GET", "/api/v1/namespaces/"+ns+"/pods?labelSelector="+url.QueryEscape(selector), nil), &pods)
+		var why strings.Builder
+		for _, p := range pods.Items {
+			for _, c := range p.Status.InitContainerStatuses {
+				fmt.Fprintf(&why, "%s/%s: %+v\n%s\n", p.Name, c.Name, c.State, n.ContainerLog(ns, p.Name, c.Name))
+			}
+		}
+		t.Fatalf("initbox wait k8s://deployment/%s: %v\n%s\n%s", deployment, err, tailOf(string(out), 2000), why.String())
 	}
 	var pods corev1.PodList
 	if err := json.Unmarshal(k.Do("GET", "/api/v1/namespaces/"+ns+"/pods?labelSelector="+url.QueryEscape(selector), nil), &pods); err != nil || len(pods.Items) == 0 {
@@ -259,4 +273,176 @@ func TestKustomizeOverlayOnRealNode(t *testing.T) {
 		k.Create("/apis/apps/v1/namespaces/shop/deployments", d)
 	}
 	logsContain(t, "the app's /app.yaml", rolledOut(t, k, n, "shop", "shop", "app.kubernetes.io/name=shop"), "database: pg.prod", "region: eu-west-1")
+}
+
+// apply posts decoded manifests to their collections in ns (the kinds the
+// examples hold).
+func apply(t *testing.T, k *testserver.Kube, ns string, ms []manifest) {
+	t.Helper()
+	paths := map[string]string{
+		"ServiceAccount":     "/api/v1/namespaces/" + ns + "/serviceaccounts",
+		"Role":               "/apis/rbac.authorization.k8s.io/v1/namespaces/" + ns + "/roles",
+		"RoleBinding":        "/apis/rbac.authorization.k8s.io/v1/namespaces/" + ns + "/rolebindings",
+		"ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+		"Deployment":         "/apis/apps/v1/namespaces/" + ns + "/deployments",
+	}
+	for _, m := range ms {
+		p, ok := paths[m.kind]
+		if !ok {
+			t.Fatalf("%s: apply knows no %s", m.source, m.kind)
+		}
+		if m.kind == "ServiceAccount" && m.obj.(*corev1.ServiceAccount).Namespace != "" {
+			p = "/api/v1/namespaces/" + m.obj.(*corev1.ServiceAccount).Namespace + "/serviceaccounts"
+		}
+		k.Create(p, m.obj)
+	}
+}
+
+func readManifests(t *testing.T, name string) []manifest {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "examples/kubernetes", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decodeManifests(t, name, b)
+}
+
+// examples/kubernetes/deployment.yaml on a real node, with rbac.yaml and
+// vault-auth.yaml: its pods wait for a PostgreSQL, a migration Job and a
+// Service's ready endpoints (with the RBAC of rbac.yaml, nothing more),
+// fetch the database credentials from Vault with Kubernetes auth (a
+// projected token, audience vault, reviewed by the real TokenReview API),
+// render the config and seed the site from git over HTTPS with a token.
+// The servers listen on the node's address, under the example's names.
+func TestDeploymentExampleOnRealNode(t *testing.T) {
+	k, n := startNode(t)
+	gw := n.Gateway
+	// PostgreSQL, for the readiness wait.
+	pg := testserver.StartPostgres(t, testserver.PostgresOptions{Listen: gw, Port: 5432})
+	pg.SQL("CREATE ROLE shop LOGIN PASSWORD 'shop-Readiness-1'")
+	pg.SQL("CREATE DATABASE shop OWNER shop")
+	// Vault, its Kubernetes auth reviewing tokens with the real API server.
+	k.Namespace("vault")
+	apply(t, k, "vault", readManifests(t, "vault-auth.yaml"))
+	v := testserver.StartVault(t, testserver.VaultOptions{TLS: true, Addr: gw + ":8200", TLSNames: []string{"vault.vault.svc", gw}})
+	reviewer := k.ServiceAccountToken("vault", "vault", "https://kubernetes.default.svc")
+	ca, _ := os.ReadFile(k.CAFile)
+	vaultCA, _ := os.ReadFile(v.CAFile)
+	for _, args := range [][]string{
+		{"kv", "put", "secret/shop/db", "username=shop-app", "password=db-Secret-77"},
+		{"auth", "enable", "kubernetes"},
+		{"write", "auth/kubernetes/config", "kubernetes_host=" + k.URL, "kubernetes_ca_cert=" + string(ca), "token_reviewer_jwt=" + reviewer, "disable_local_ca_jwt=true"},
+		{"write", "auth/kubernetes/role/shop", "bound_service_account_names=shop", "bound_service_account_namespaces=shop", "audience=vault", "token_policies=shop-read", "token_ttl=10m"},
+		{"policy", "write", "shop-read", "-"},
+	} {
+		cmd := exec.Command(testserver.VaultBinary(t), args...)
+		cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.RootToken, "VAULT_CACERT="+v.CAFile)
+		cmd.Stdin = strings.NewReader(`path "secret/data/shop/*" { capabilities = ["read"] }`)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("vault %v: %v\n%s", args[:2], err, out)
+		}
+	}
+	// git over HTTPS, a token required, the site at tag v1.4.0.
+	gitRoot := t.TempDir()
+	work := filepath.Join(t.TempDir(), "site")
+	for _, args := range [][]string{
+		{"init", "-q", "--bare", filepath.Join(gitRoot, "shop/site.git")},
+		{"init", "-q", work},
+		{"-C", work, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "start"},
+	} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	os.MkdirAll(filepath.Join(work, "public"), 0o755)
+	os.WriteFile(filepath.Join(work, "public/index.html"), []byte("<h1>shop v1.4.0</h1>\n"), 0o644)
+	for _, args := range [][]string{
+		{"-C", work, "add", "."}, {"-C", work, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "site"},
+		{"-C", work, "tag", "v1.4.0"}, {"-C", work, "push", "-q", filepath.Join(gitRoot, "shop/site.git"), "HEAD:refs/heads/main", "v1.4.0"},
+	} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	gitPKI := testpki.New(t, "git.example.com")
+	backend, _ := exec.Command("git", "--exec-path").Output()
+	cgiH := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"), Env: []string{"GIT_PROJECT_ROOT=" + gitRoot, "GIT_HTTP_EXPORT_ALL=1"}}
+	const gitToken = "git-Token-4d2a"
+	ln, err := net.Listen("tcp", gw+":443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pw, ok := r.BasicAuth(); !ok || pw != gitToken {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		cgiH.ServeHTTP(w, r)
+	}), TLSConfig: gitPKI.ServerTLS(false)}
+	go gitSrv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { gitSrv.Close() })
+	gitCA, _ := os.ReadFile(gitPKI.CAFile)
+
+	// The cluster side: the namespace, what the example's volumes name, the
+	// Job and the Service it waits for, and rbac.yaml.
+	k.Namespace("shop")
+	for path, obj := range map[string]map[string]any{
+		"/api/v1/namespaces/shop/secrets/shop-db-readiness": {"kind": "Secret", "stringData": map[string]string{"password": "shop-Readiness-1"}},
+		"/api/v1/namespaces/shop/secrets/shop-git":          {"kind": "Secret", "stringData": map[string]string{"token": gitToken}},
+		"/api/v1/namespaces/shop/configmaps/vault-ca":       {"kind": "ConfigMap", "data": map[string]string{"ca.crt": string(vaultCA)}},
+		"/api/v1/namespaces/shop/configmaps/git-ca":         {"kind": "ConfigMap", "data": map[string]string{"ca.crt": string(gitCA)}},
+		"/api/v1/namespaces/shop/configmaps/shop-templates": {"kind": "ConfigMap", "data": map[string]string{"app.yaml.tmpl": "user: {{ .Data.db.username }}\npassword-length: {{ len .Data.db.password }}\nregion: {{ .Env.SHOP_REGION }}\n"}},
+	} {
+		dir, name := path[:strings.LastIndex(path, "/")], path[strings.LastIndex(path, "/")+1:]
+		obj["apiVersion"], obj["metadata"] = "v1", map[string]any{"name": name}
+		k.Create(dir, obj)
+	}
+	restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptrTo(false), ReadOnlyRootFilesystem: ptrTo(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	podSec := &corev1.PodSecurityContext{RunAsNonRoot: ptrTo(true), RunAsUser: ptrTo(int64(65532)), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+	k.Create("/apis/batch/v1/namespaces/shop/jobs", &batchv1.Job{TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}, ObjectMeta: metav1.ObjectMeta{Name: "shop-migrate"},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, SecurityContext: podSec,
+			Containers: []corev1.Container{{Name: "migrate", Image: images.busybox, ImagePullPolicy: corev1.PullNever, Command: []string{"sh", "-c", "echo migrated"}, SecurityContext: restricted}}}}}})
+	search := map[string]string{"app": "search"}
+	k.Create("/apis/apps/v1/namespaces/shop/deployments", &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}, ObjectMeta: metav1.ObjectMeta{Name: "search"},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: search}, Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: search},
+			Spec: corev1.PodSpec{SecurityContext: podSec, Containers: []corev1.Container{{Name: "search", Image: images.busybox, ImagePullPolicy: corev1.PullNever,
+				Command: []string{"httpd", "-f", "-p", "8080"}, SecurityContext: restricted}}}}}})
+	k.Create("/api/v1/namespaces/shop/services", &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: metav1.ObjectMeta{Name: "search"},
+		Spec: corev1.ServiceSpec{Selector: search, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}})
+	apply(t, k, "shop", readManifests(t, "rbac.yaml"))
+
+	// The example itself: this run's images, the example's host names on
+	// the node's address, the test CA for git, an app that serves /config.
+	var dep *appsv1.Deployment
+	for _, m := range readManifests(t, "deployment.yaml") {
+		if d, ok := m.obj.(*appsv1.Deployment); ok {
+			dep = d
+		}
+	}
+	spec := &dep.Spec.Template.Spec
+	onNode(spec)
+	app := &spec.Containers[0]
+	app.Image, app.Args, app.Command = images.busybox, nil, []string{"httpd", "-f", "-p", "8080", "-h", "/config"}
+	spec.HostAliases = []corev1.HostAlias{{IP: gw, Hostnames: []string{"postgres", "vault.vault.svc", "git.example.com"}}}
+	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "git-ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "git-ca"}}}})
+	for i := range spec.InitContainers {
+		if c := &spec.InitContainers[i]; c.Name == "seed" {
+			c.Env = append(c.Env, corev1.EnvVar{Name: "SSL_CERT_FILE", Value: "/git-ca/ca.crt"})
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "git-ca", MountPath: "/git-ca", ReadOnly: true})
+		}
+	}
+	k.Create("/apis/apps/v1/namespaces/shop/deployments", dep)
+	got := rolledOut(t, k, n, "shop", dep.Name, "app=shop")
+	logsContain(t, "the app's /app.yaml", got, "user: shop-app", "password-length: 12", "region: eu-west-1")
+	if strings.Contains(got, "db-Secret-77") {
+		t.Error("the password reached the rendered file the test template keeps it out of")
+	}
+}
+
+func tailOf(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }

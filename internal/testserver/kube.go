@@ -108,7 +108,9 @@ func StartKube(t testing.TB) *Kube {
 	t.Helper()
 	k := &Kube{t: t, dir: t.TempDir(), port: freePort(t), AdminToken: "admin-Token-7f3a9c", LimitedToken: "limited-Token-2b8e1d"}
 	k.URL = "https://127.0.0.1:" + strconv.Itoa(k.port)
-	k.pki = testpki.New(t, "127.0.0.1", "localhost", "kubernetes.default.svc")
+	// 10.96.0.1 is the kubernetes Service's address, which the pods of a
+	// KubeNode reach (StartNode relays it).
+	k.pki = testpki.New(t, "127.0.0.1", "localhost", "kubernetes.default.svc", "kubernetes.default", "10.96.0.1")
 	k.CAFile = k.pki.CAFile
 	pool := x509.NewCertPool()
 	ca, _ := os.ReadFile(k.CAFile)

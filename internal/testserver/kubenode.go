@@ -3,6 +3,8 @@ package testserver
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +33,7 @@ type KubeNode struct {
 	containerd, kubelet      *proc
 	scheduler, controllerMgr *proc
 	sysctls                  map[string]string // what the kubelet changes, restored at the end
+	nat                      []string          // the DNAT rule to the API relay
 }
 
 // The bridge the pods are on: private, not routed anywhere.
@@ -81,9 +84,46 @@ func (k *Kube) StartNode(t testing.TB) *KubeNode {
 			t.Fatalf("ip %v: %v: %s", args, err, out)
 		}
 	}
+	n.relayAPI()
 	n.startContainerd()
 	n.startKubelet(admin)
 	return n
+}
+
+// relayAPI lets the pods reach the API server as in a cluster: the
+// kubernetes Service's address (10.96.0.1:443, what the kubelet puts in
+// KUBERNETES_SERVICE_HOST) is forwarded to a relay on the node's address,
+// which connects to the API server on loopback. kube-proxy would need the
+// API server's advertised address to be reachable; this needs one rule.
+func (n *KubeNode) relayAPI() {
+	t := n.t
+	ln, err := net.Listen("tcp", n.Gateway+":6443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.Dial("tcp", n.k.Addr())
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				go io.Copy(out, in)
+				io.Copy(in, out)
+			}()
+		}
+	}()
+	n.nat = []string{"-t", "nat", "PREROUTING", "-i", n.Bridge, "-d", "10.96.0.1", "-p", "tcp", "--dport", "443", "-j", "DNAT", "--to-destination", n.Gateway + ":6443"}
+	if out, err := exec.Command("iptables", append([]string{"-t", "nat", "-I"}, n.nat[2:]...)...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables DNAT to the API relay: %v: %s", err, out)
+	}
 }
 
 // shortTempDir is a temp directory with a short path: a unix socket's path
@@ -301,6 +341,9 @@ func (n *KubeNode) stop() {
 	}
 	for _, dir := range []string{"-i", "-o"} {
 		exec.Command("iptables", "-D", "FORWARD", dir, n.Bridge, "-j", "ACCEPT").Run()
+	}
+	if n.nat != nil {
+		exec.Command("iptables", append([]string{"-t", "nat", "-D"}, n.nat[2:]...)...).Run()
 	}
 	exec.Command("ip", "link", "delete", n.Bridge).Run()
 	// The kubelet links every container's log into /var/log/containers.

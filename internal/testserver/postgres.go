@@ -19,6 +19,10 @@ type PostgresOptions struct {
 	// TLSCert and TLSKey, when set, turn on TLS with this server
 	// certificate (PEM files, copied into the data directory).
 	TLSCert, TLSKey string
+	// Listen, an IP address, is where it listens besides loopback, on Port
+	// if that is set; clients from Listen's /24 may log in with a password.
+	Listen string
+	Port   int
 }
 
 // Postgres is a running test cluster. Its superuser is "postgres" with
@@ -39,7 +43,10 @@ const SuperPassword = "super-Secret-9"
 // starts it. It is stopped when the test ends.
 func StartPostgres(t testing.TB, o PostgresOptions) *Postgres {
 	t.Helper()
-	pg := &Postgres{t: t, as: systemUser(t, "postgres"), Port: freePort(t)}
+	pg := &Postgres{t: t, as: systemUser(t, "postgres"), Port: o.Port}
+	if pg.Port == 0 {
+		pg.Port = freePort(t)
+	}
 	pg.bin = filepath.Dir(findBinary(t, "postgresql", "/usr/lib/postgresql/*/bin/postgres", "/usr/local/pgsql/bin/postgres"))
 	root := pg.as.dir(t, "initbox-pg")
 	pg.Data = filepath.Join(root, "data")
@@ -51,7 +58,17 @@ func StartPostgres(t testing.TB, o PostgresOptions) *Postgres {
 	os.Chown(pwfile, pg.as.uid, pg.as.gid)
 	pg.as.run(t, filepath.Join(pg.bin, "initdb"), "-D", pg.Data, "-U", "postgres", "--pwfile", pwfile,
 		"--auth-local=trust", "--auth-host=scram-sha-256", "--no-locale", "-E", "UTF8", "--no-sync")
-	conf := fmt.Sprintf("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\n", pg.Port, root)
+	listen := "127.0.0.1"
+	if o.Listen != "" {
+		listen += "," + o.Listen
+		f, err := os.OpenFile(filepath.Join(pg.Data, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(f, "host all all %s/24 scram-sha-256\n", o.Listen)
+		f.Close()
+	}
+	conf := fmt.Sprintf("port = %d\nlisten_addresses = '%s'\nunix_socket_directories = '%s'\nfsync = off\n", pg.Port, listen, root)
 	if o.MaxConnections > 0 {
 		conf += fmt.Sprintf("max_connections = %d\nsuperuser_reserved_connections = 0\n", o.MaxConnections)
 	}

@@ -21,6 +21,10 @@ import (
 type VaultOptions struct {
 	// TLS serves HTTPS with a CA Vault generates (CAFile).
 	TLS bool
+	// Addr is where it listens (host:port; default a free loopback port);
+	// TLSNames are more names its certificate is for.
+	Addr     string
+	TLSNames []string
 }
 
 // Vault is a dev-mode Vault server: in memory, unsealed, KV v2 at secret/,
@@ -64,17 +68,23 @@ var unsealRE = regexp.MustCompile(`Unseal Key: (\S+)`)
 func StartVault(t testing.TB, o VaultOptions) *Vault {
 	t.Helper()
 	bin := VaultBinary(t)
-	port := freePort(t)
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	}
 	dir := t.TempDir()
 	v := &Vault{t: t, RootToken: "root-Token-Test", logs: &testlog.Buffer{}}
-	args := []string{"server", "-dev", "-dev-root-token-id=" + v.RootToken, "-dev-listen-address=127.0.0.1:" + strconv.Itoa(port), "-dev-no-store-token"}
+	args := []string{"server", "-dev", "-dev-root-token-id=" + v.RootToken, "-dev-listen-address=" + addr, "-dev-no-store-token"}
 	scheme := "http"
 	if o.TLS {
 		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+dir)
+		for _, n := range o.TLSNames {
+			args = append(args, "-dev-tls-san="+n)
+		}
 		scheme = "https"
 		v.CAFile = filepath.Join(dir, "vault-ca.pem")
 	}
-	v.Addr = scheme + "://127.0.0.1:" + strconv.Itoa(port)
+	v.Addr = scheme + "://" + addr
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "HOME="+dir, "VAULT_ADDR=", "VAULT_TOKEN=")
 	out, err := cmd.StdoutPipe()
