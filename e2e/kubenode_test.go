@@ -30,7 +30,9 @@ import (
 
 // pauseImage is the sandbox image of the node: testbin's pause, built
 // from the local testbin image (nothing is pulled).
-func pauseImage(t *testing.T) string {
+func pauseImage(t *testing.T) string { return pauseImageB(t) }
+
+func pauseImageB(t testing.TB) string {
 	t.Helper()
 	cmd := exec.Command("docker", "build", "-q", "-t", "initbox-pause:dev", "-")
 	cmd.Stdin = strings.NewReader("FROM " + images.testbin + "\nCMD [\"pause\"]\n")
@@ -76,7 +78,7 @@ func startNode(t *testing.T) (*testserver.Kube, *testserver.KubeNode) {
 
 // waitPhase waits until the pod's phase is one of phases and returns its
 // status as the API server gives it.
-func waitPhase(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, ns, name string, phases ...string) corev1.PodStatus {
+func waitPhase(t testing.TB, k *testserver.Kube, n *testserver.KubeNode, ns, name string, phases ...string) corev1.PodStatus {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
@@ -445,4 +447,62 @@ func tailOf(s string, n int) string {
 		return "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// BenchmarkRunVsContainersRealNode: BenchmarkRunVsContainers on a real
+// kubelet — four init containers against one `initbox run` of the same
+// plan, from the pod's creation to Succeeded (median of 3 each).
+func BenchmarkRunVsContainersRealNode(b *testing.B) {
+	k := testserver.StartKube(b)
+	n := k.StartNode(b)
+	n.Import(pauseImageB(b), images.busybox, images.initbox)
+	k.Namespace("bench")
+	script := "mkdir -p /work/tpl /work/seed\n" +
+		"echo 'region={{ .Env.APP_REGION }}' > /work/tpl/a.conf.tmpl\n" +
+		"echo hi > /work/seed/index.html\n" +
+		"touch /work/ready\n" +
+		"printf '%s\\n' 'version: 1' 'steps:' '  - wait: {targets: [\"file:///work/ready\"]}'" +
+		" '  - render: {src: /work/tpl/, out: /work/out/, env-prefix: APP_}' '  - seed: {source: /work/seed, target: /work/site}'" +
+		" '  - wait: {targets: [\"file:///work/out/a.conf\"]}' > /work/plan.yaml\n"
+	restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptrTo(false), ReadOnlyRootFilesystem: ptrTo(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	work := []corev1.VolumeMount{{Name: "work", MountPath: "/work"}}
+	c := func(name, image string, cmd []string, args ...string) corev1.Container {
+		return corev1.Container{Name: name, Image: image, ImagePullPolicy: corev1.PullNever, Command: cmd, Args: args, VolumeMounts: work,
+			Env: []corev1.EnvVar{{Name: "APP_REGION", Value: "eu-west-1"}}, SecurityContext: restricted}
+	}
+	prep := c("prep", images.busybox, []string{"sh", "-c", script})
+	pods := map[string][]corev1.Container{
+		"4-containers": {prep, c("wait", images.initbox, nil, "wait", "file:///work/ready"),
+			c("render", images.initbox, nil, "render", "/work/tpl/", "--out", "/work/out/", "--env-prefix", "APP_"),
+			c("seed", images.initbox, nil, "seed", "/work/seed", "/work/site"), c("wait2", images.initbox, nil, "wait", "file:///work/out/a.conf")},
+		"1-run": {prep, c("run", images.initbox, nil, "run", "/work/plan.yaml")},
+	}
+	med := map[string]time.Duration{}
+	i := 0
+	for b.Loop() {
+		for name, init := range pods {
+			var took []time.Duration
+			for range 3 {
+				i++
+				pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%d", i)},
+					Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, InitContainers: init,
+						SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptrTo(true), RunAsUser: ptrTo(int64(65532)), FSGroup: ptrTo(int64(65532)), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+						Volumes:         []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+						Containers:      []corev1.Container{c("main", images.busybox, []string{"sh", "-c", "cat /work/out/a.conf /work/site/index.html"})}}}
+				start := time.Now()
+				k.Create("/api/v1/namespaces/bench/pods", pod)
+				if st := waitPhase(b, k, n, "bench", pod.Name, "Succeeded", "Failed"); st.Phase != corev1.PodSucceeded {
+					b.Fatalf("%s: %+v", name, st)
+				}
+				took = append(took, time.Since(start))
+				if m := n.ContainerLog("bench", pod.Name, "main"); !strings.Contains(m, "region=eu-west-1") || !strings.Contains(m, "hi") {
+					b.Fatalf("%s: main saw %q", name, m)
+				}
+			}
+			med[name] = median(took)
+		}
+	}
+	b.ReportMetric(ms(med["4-containers"]), "4-containers-pod-ms")
+	b.ReportMetric(ms(med["1-run"]), "1-run-pod-ms")
+	b.ReportMetric(ms(med["4-containers"]-med["1-run"]), "saved-ms")
 }
