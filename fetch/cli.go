@@ -56,6 +56,8 @@ func Command() *cli.Command {
 		}
 	}
 	flags = append(flags, clix.TLSFlags("fetch", &tls)...)
+	var w clix.Watch
+	flags = append(flags, clix.WatchFlags("fetch", "KV re-read, leases renewed, certificates re-issued, objects re-listed", &w)...)
 
 	return &cli.Command{
 		Name:      "fetch",
@@ -115,6 +117,7 @@ Examples:
 			c.TLS = tls
 			c.Include, c.Exclude = include.Value(), exclude.Value()
 			c.Stdout = ctx.App.Writer
+			c.Watch = w.Get()
 			if err := c.Validate(); err != nil {
 				return exitcode.Usage(err)
 			}

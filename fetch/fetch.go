@@ -13,6 +13,7 @@ package fetch
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ import (
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/internal/tlsconfig"
+	"github.com/initbox/initbox/internal/watch"
 )
 
 // DefaultMode is the mode of files that hold secrets.
@@ -82,6 +84,10 @@ type Config struct {
 	ProgressEvery time.Duration
 	// Stdout receives the output when Out is "-".
 	Stdout io.Writer
+	// Watch, if set, keeps the output fresh after the first pass (--watch):
+	// KV re-read at its Refresh, leases renewed or read anew before they
+	// end, certificates issued anew, objects re-listed.
+	Watch *watch.Options
 }
 
 // plan is a checked Config.
@@ -107,6 +113,14 @@ func (c Config) plan(ctx context.Context, load bool) (*plan, error) {
 	}
 	if c.Out == "" {
 		return nil, errors.New("--out is required: the file (or directory, with --format dir) to write, or - for stdout")
+	}
+	if c.Watch != nil {
+		if c.Out == "-" {
+			return nil, errors.New("--watch keeps files fresh: give --out a file or directory, not -")
+		}
+		if err := c.Watch.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	p := &plan{format: strings.ToLower(c.Format)}
 	redact.Public(c.Out, c.Receipt)
@@ -231,23 +245,18 @@ func (c Config) checkFormat(p *plan) error {
 // Run reads every reference and writes the output. Exit codes: 2 for bad
 // configuration, 1 for a missing secret or key, a denied path or a login
 // that failed, 124 when --timeout ran out while the source was sealed or
-// away.
+// away. With Watch, the first pass is that run; Run then keeps the output
+// fresh until ctx ends, and returns nil (watch.Run).
 func Run(ctx context.Context, c Config) (err error) {
 	p, err := c.plan(ctx, true)
 	if err != nil {
 		return exitcode.Usage(err)
 	}
-	start := time.Now()
 	displays := make([]string, len(p.refs))
 	for i, r := range p.refs {
 		displays[i] = r.Display
 	}
 	slog.InfoContext(ctx, "fetching", "refs", displays, "out", c.Out, "format", p.format)
-	if c.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
-	}
 	defer func() {
 		for scheme, s := range p.sources {
 			if cerr := s.Close(ctx); cerr != nil {
@@ -258,34 +267,191 @@ func Run(ctx context.Context, c Config) (err error) {
 			}
 		}
 	}()
+	k := &keeper{kept: make([]kept, len(p.refs))}
+	if c.Watch == nil {
+		_, err := c.first(ctx, p, k)
+		return err
+	}
+	o := *c.Watch
+	o.Command, o.PassTimeout = "fetch", c.Timeout
+	return watch.Run(ctx, o, func(ctx context.Context, first bool) (watch.Report, error) {
+		if first {
+			return c.first(ctx, p, k)
+		}
+		return c.pass(ctx, p, k, false)
+	})
+}
+
+// first logs in to every source and runs the first pass, within --timeout.
+func (c Config) first(ctx context.Context, p *plan, k *keeper) (watch.Report, error) {
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
 	for scheme, s := range p.sources {
 		if err := retry.Do(ctx, c.policy(ctx, scheme+" login"), s.Open); err != nil {
-			return err
+			return watch.Report{}, err
+		}
+	}
+	return c.pass(ctx, p, k, true)
+}
+
+// pass brings the output up to date once: on the first pass every
+// reference is read; on a later one (--watch) the logins are kept, and
+// each reference is polled, renewed or read anew as keeper.get decides.
+func (c Config) pass(ctx context.Context, p *plan, k *keeper, first bool) (watch.Report, error) {
+	start := time.Now()
+	var rep watch.Report
+	k.relogged = false
+	if !first {
+		for scheme, s := range p.sources {
+			kp, ok := s.(source.Keeper)
+			if !ok {
+				continue
+			}
+			var next time.Time
+			var relogged bool
+			err := retry.Do(ctx, c.policy(ctx, scheme+" login"), func(ctx context.Context) error {
+				var err error
+				next, relogged, err = kp.KeepLogin(ctx)
+				return err
+			})
+			if err != nil {
+				return rep, err
+			}
+			k.relogged = k.relogged || relogged
+			rep.Next = sooner(rep.Next, next)
 		}
 	}
 	if p.objects {
-		if err := c.runObjects(ctx, p); err != nil {
-			return err
+		changed, err := c.runObjects(ctx, p, first)
+		if err != nil {
+			return rep, err
 		}
-		slog.InfoContext(ctx, "fetched", "out", c.Out, "elapsed", time.Since(start).Round(time.Millisecond))
-		return nil
+		if changed && !first {
+			rep.Changed = []string{c.Out}
+			slog.InfoContext(ctx, "republished", "out", c.Out)
+		}
+		if first {
+			slog.InfoContext(ctx, "fetched", "out", c.Out, "elapsed", time.Since(start).Round(time.Millisecond))
+		}
+		return rep, nil
 	}
-	out, err := c.readSecrets(ctx, p)
+	out, err := c.readSecrets(ctx, p, k, first)
 	if err != nil {
-		return err
+		return rep, err
 	}
 	changed, err := c.write(ctx, p, out)
 	if err != nil {
-		return err
+		return rep, err
 	}
-	if c.Receipt != "" {
+	if c.Receipt != "" && (first || changed) {
 		b, _ := json.MarshalIndent(map[string]any{"out": c.Out, "format": p.format, "secrets": out.receipts}, "", "  ")
 		if _, err := atomicfile.WriteFile(ctx, c.Receipt, append(b, '\n'), atomicfile.Options{Mode: 0o644, Owner: p.owner}); err != nil {
-			return err
+			return rep, err
 		}
 	}
-	slog.InfoContext(ctx, "fetched", "out", c.Out, "format", p.format, "changed", changed, "elapsed", time.Since(start).Round(time.Millisecond))
-	return nil
+	rep.Expiries = map[string]time.Time{}
+	for i, kr := range k.kept {
+		if kr.sec != nil && !kr.sec.Expires.IsZero() {
+			rep.Expiries[p.refs[i].Display] = kr.sec.Expires
+			rep.Next = sooner(rep.Next, kr.due)
+		}
+	}
+	switch {
+	case first:
+		slog.InfoContext(ctx, "fetched", "out", c.Out, "format", p.format, "changed", changed, "elapsed", time.Since(start).Round(time.Millisecond))
+	case changed:
+		rep.Changed = out.changed
+		if len(rep.Changed) == 0 {
+			rep.Changed = []string{c.Out}
+		}
+		slog.InfoContext(ctx, "republished", "out", c.Out, "changed", rep.Changed, "elapsed", time.Since(start).Round(time.Millisecond))
+	}
+	return rep, nil
+}
+
+// sooner is the earlier of two times, a zero one not counting.
+func sooner(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// keeper remembers, between the passes of --watch, what each reference
+// read and when it is due again.
+type keeper struct {
+	kept     []kept // by reference
+	relogged bool   // this pass logged in anew: leased values are read again
+}
+
+type kept struct {
+	sec     *source.Secret // nil: an optional reference that named nothing
+	read    bool           // read at least once
+	due     time.Time      // a leased value's renewal
+	life    time.Duration  // its lease's first length
+	sum     [32]byte       // of its values, to tell a change
+	changed bool           // this pass read different values
+}
+
+// get returns what reference i holds now: on the first pass it is read;
+// later, a value without a lease is read again (a new KV version shows),
+// an issued one without an end is kept, and a leased one is kept until
+// its renewal is due, then renewed if the renewal covers two thirds of its
+// first length, else read anew (a max TTL reached; a new login). fresh
+// says it was read in this pass.
+func (k *keeper) get(ctx context.Context, c Config, p *plan, i int, r source.Ref, first bool) (sec *source.Secret, fresh bool, err error) {
+	kr := &k.kept[i]
+	kr.changed = false
+	src := p.sources[r.URL.Scheme]
+	if !first && kr.read && kr.sec != nil {
+		leased := !kr.sec.Expires.IsZero()
+		switch {
+		case !leased && kr.sec.Issued:
+			return kr.sec, false, nil
+		case leased && !k.relogged && time.Now().Before(kr.due):
+			return kr.sec, false, nil
+		case leased && !k.relogged:
+			if kp, ok := src.(source.Keeper); ok {
+				var end time.Time
+				err := retry.Do(ctx, c.policy(ctx, r.Display+" renewal"), func(ctx context.Context) error {
+					var err error
+					end, err = kp.Renew(ctx, kr.sec)
+					return err
+				})
+				if err == nil && !end.IsZero() && time.Until(end) >= 2*kr.life/3 {
+					kr.sec.Expires, kr.due = end, source.RenewAt(end, kr.life)
+					slog.InfoContext(ctx, "renewed", "ref", r.Display, "ttl", time.Until(end).Round(time.Second))
+					return kr.sec, false, nil
+				}
+				if err != nil {
+					slog.WarnContext(ctx, "renewal failed; reading anew", "ref", r.Display, "error", err)
+				}
+			}
+		}
+	}
+	err = retry.Do(ctx, c.policy(ctx, r.Display), func(ctx context.Context) error {
+		var err error
+		sec, err = src.(source.SecretSource).Read(ctx, r)
+		return err
+	})
+	if err != nil && !(errors.Is(err, source.ErrNotFound) && r.Optional) {
+		return nil, false, err
+	}
+	var sum [32]byte
+	if sec != nil {
+		b, _ := json.Marshal(sec.Data)
+		sum = sha256.Sum256(b)
+		if !sec.Expires.IsZero() {
+			kr.life = time.Until(sec.Expires)
+			kr.due = source.RenewAt(sec.Expires, kr.life)
+		}
+	}
+	kr.changed = kr.read && (sum != kr.sum || (sec == nil) != (kr.sec == nil))
+	kr.sec, kr.sum, kr.read = sec, sum, true
+	return sec, true, err
 }
 
 // policy is the retry policy of one operation, logging each retry.
@@ -304,21 +470,22 @@ type secrets struct {
 	raw        any
 	rawMissing bool // the one optional value of a raw output is missing
 	receipts   []source.Receipt
+	changed    []string // references that read different values than last pass
 }
 
-// readSecrets reads every reference, applying #key, #as, #optional and
-// #default.
-func (c Config) readSecrets(ctx context.Context, p *plan) (*secrets, error) {
+// readSecrets reads every reference (or takes what k keeps), applying
+// #key, #as, #optional and #default.
+func (c Config) readSecrets(ctx context.Context, p *plan, k *keeper, first bool) (*secrets, error) {
 	out := &secrets{values: map[string]any{}, from: map[string]string{}}
-	for _, r := range p.refs {
-		var sec *source.Secret
-		err := retry.Do(ctx, c.policy(ctx, r.Display), func(ctx context.Context) error {
-			var err error
-			sec, err = p.sources[r.URL.Scheme].(source.SecretSource).Read(ctx, r)
-			return err
-		})
+	for i, r := range p.refs {
+		sec, fresh, err := k.get(ctx, c, p, i, r, first)
+		if k.kept[i].changed {
+			out.changed = append(out.changed, r.Display)
+		}
 		if errors.Is(err, source.ErrNotFound) && r.Optional {
-			slog.WarnContext(ctx, "optional reference names nothing", "ref", r.Display, "default", r.Default != nil)
+			if fresh && first {
+				slog.WarnContext(ctx, "optional reference names nothing", "ref", r.Display, "default", r.Default != nil)
+			}
 			out.receipts = append(out.receipts, source.Receipt{Ref: r.Display, Missing: true, Keys: []string{}, FetchedAt: time.Now().UTC()})
 			if r.Default != nil {
 				if err := out.put(p, r, r.Name(), *r.Default); err != nil {
@@ -332,13 +499,22 @@ func (c Config) readSecrets(ctx context.Context, p *plan) (*secrets, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Display, err)
 		}
-		attrs := []any{"ref", r.Display, "keys", len(sec.Data)}
-		if d := sec.Receipt.Details; d != nil {
-			for _, a := range d.LogAttrs() {
-				attrs = append(attrs, a)
+		if fresh {
+			attrs := []any{"ref", r.Display, "keys", len(sec.Data)}
+			if d := sec.Receipt.Details; d != nil {
+				for _, a := range d.LogAttrs() {
+					attrs = append(attrs, a)
+				}
+			}
+			switch {
+			case first:
+				slog.InfoContext(ctx, "read", attrs...)
+			case k.kept[i].changed:
+				slog.InfoContext(ctx, "changed", attrs...)
+			default:
+				slog.DebugContext(ctx, "read", attrs...)
 			}
 		}
-		slog.InfoContext(ctx, "read", attrs...)
 		out.receipts = append(out.receipts, sec.Receipt)
 		if r.Key == "" {
 			for _, k := range slices.Sorted(maps.Keys(sec.Data)) {

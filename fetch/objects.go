@@ -58,8 +58,14 @@ func (e manifestEntry) same(o source.Object) bool {
 	return e.Bucket == o.Bucket && e.Key == o.Key && e.ETag == o.ETag && e.Size == o.Size && (o.VersionID == "" || e.VersionID == o.VersionID)
 }
 
-// runObjects lists every object reference, then downloads and publishes.
-func (c Config) runObjects(ctx context.Context, p *plan) error {
+// runObjects lists every object reference, then downloads and publishes
+// what changed; it reports whether the output changed. After the first
+// pass (--watch) what stays the same is logged at debug level only.
+func (c Config) runObjects(ctx context.Context, p *plan, first bool) (bool, error) {
+	lvl := slog.LevelInfo
+	if !first {
+		lvl = slog.LevelDebug
+	}
 	sources := p.sources
 	maxBytes, maxObjects := c.MaxBytes, c.MaxObjects
 	if maxBytes == 0 {
@@ -83,18 +89,18 @@ func (c Config) runObjects(ctx context.Context, p *plan) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.Display, err)
+			return false, fmt.Errorf("%s: %w", r.Display, err)
 		}
 		for _, o := range listed {
 			if keep, err := glob.Keep(c.Include, c.Exclude, o.Name); err != nil {
-				return exitcode.Usage(err)
+				return false, exitcode.Usage(err)
 			} else if keep {
 				objs = append(objs, o)
 			}
 		}
 	}
 	if err := checkLayout(objs); err != nil {
-		return exitcode.WithCode(exitcode.Failure, err)
+		return false, exitcode.WithCode(exitcode.Failure, err)
 	}
 	var total int64
 	for _, o := range objs {
@@ -102,12 +108,12 @@ func (c Config) runObjects(ctx context.Context, p *plan) error {
 	}
 	switch {
 	case len(objs) > maxObjects:
-		return exitcode.WithCode(exitcode.Failure, fmt.Errorf("%d objects, more than %d (--max-objects); raise it if the store is trusted; nothing is downloaded", len(objs), maxObjects))
+		return false, exitcode.WithCode(exitcode.Failure, fmt.Errorf("%d objects, more than %d (--max-objects); raise it if the store is trusted; nothing is downloaded", len(objs), maxObjects))
 	case total > maxBytes:
-		return exitcode.WithCode(exitcode.Failure, fmt.Errorf("the objects hold %s, more than %s (--max-bytes); raise it if the store is trusted; nothing is downloaded",
+		return false, exitcode.WithCode(exitcode.Failure, fmt.Errorf("the objects hold %s, more than %s (--max-bytes); raise it if the store is trusted; nothing is downloaded",
 			progress.Human(total), progress.Human(maxBytes)))
 	}
-	slog.InfoContext(ctx, "listed", "objects", len(objs), "bytes", total)
+	slog.Log(ctx, lvl, "listed", "objects", len(objs), "bytes", total)
 	dl := &downloader{cfg: c, sources: sources, policy: policy}
 	dl.meter = progress.Meter{What: "objects", Total: int64(len(objs)), TotalBytes: total}
 	stop := dl.meter.Start(ctx, c.ProgressEvery)
@@ -120,20 +126,20 @@ func (c Config) runObjects(ctx context.Context, p *plan) error {
 	if p.format == Raw {
 		if len(objs) == 0 {
 			slog.WarnContext(ctx, "nothing to write: the optional object is missing", "out", c.Out)
-			return nil
+			return false, nil
 		}
 		if len(objs) != 1 {
-			return exitcode.WithCode(exitcode.Failure, fmt.Errorf("%d objects for one file: give --out a directory (ending in /)", len(objs)))
+			return false, exitcode.WithCode(exitcode.Failure, fmt.Errorf("%d objects for one file: give --out a directory (ending in /)", len(objs)))
 		}
-		return dl.toFile(ctx, objs[0], atomicfile.Options{Mode: mode, Owner: p.owner})
+		return dl.toFile(ctx, objs[0], atomicfile.Options{Mode: mode, Owner: p.owner}, lvl)
 	}
 	changed, err := publish.Dir(ctx, c.Out, publish.Options{Mode: mode, Owner: p.owner}, func(s *publish.Stage) error {
 		return dl.toStage(ctx, s, objs)
 	})
 	if err == nil {
-		slog.InfoContext(ctx, "published", "dir", c.Out, "changed", changed, "downloaded", dl.downloaded.Load(), "reused", dl.reused.Load())
+		slog.Log(ctx, lvl, "published", "dir", c.Out, "changed", changed, "downloaded", dl.downloaded.Load(), "reused", dl.reused.Load())
 	}
-	return err
+	return changed, err
 }
 
 // checkLayout refuses names from remote keys that are unsafe, given twice,
@@ -279,20 +285,20 @@ func sidecar(out string) string {
 
 // toFile downloads one object into a file, atomically, unless the sidecar
 // manifest says the file already holds it.
-func (d *downloader) toFile(ctx context.Context, o source.Object, opts atomicfile.Options) error {
+func (d *downloader) toFile(ctx context.Context, o source.Object, opts atomicfile.Options, lvl slog.Level) (bool, error) {
 	if d.cfg.Out == "-" {
-		return d.toStdout(ctx, o)
+		return true, d.toStdout(ctx, o)
 	}
 	var m manifest
 	if b, err := os.ReadFile(sidecar(d.cfg.Out)); err == nil && json.Unmarshal(b, &m) == nil && len(m.Objects) == 1 && m.Objects[0].same(o) {
 		if fi, err := os.Stat(d.cfg.Out); err == nil && fi.Size() == o.Size && fi.Mode().Perm() == opts.Mode.Perm() {
-			slog.InfoContext(ctx, "unchanged, not downloaded", "ref", o.Ref, "out", d.cfg.Out, "etag", o.ETag)
-			return nil
+			slog.Log(ctx, lvl, "unchanged, not downloaded", "ref", o.Ref, "out", d.cfg.Out, "etag", o.ETag)
+			return false, nil
 		}
 	}
 	t, err := atomicfile.Begin(d.cfg.Out, opts)
 	if err != nil {
-		return err
+		return false, err
 	}
 	sha, err := d.download(ctx, o, t.File)
 	if err == nil {
@@ -301,13 +307,13 @@ func (d *downloader) toFile(ctx context.Context, o source.Object, opts atomicfil
 		t.Abort()
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	b, _ := json.MarshalIndent(manifest{Objects: []manifestEntry{{Name: filepath.Base(d.cfg.Out), Bucket: o.Bucket, Key: o.Key,
 		VersionID: o.VersionID, ETag: o.ETag, Size: o.Size, SHA256: sha}}}, "", "  ")
 	_, err = atomicfile.WriteFile(ctx, sidecar(d.cfg.Out), append(b, '\n'), atomicfile.Options{Mode: 0o644, Owner: opts.Owner})
 	slog.InfoContext(ctx, "downloaded", "ref", o.Ref, "out", d.cfg.Out, "bytes", o.Size)
-	return err
+	return true, err
 }
 
 func (d *downloader) toStdout(ctx context.Context, o source.Object) error {

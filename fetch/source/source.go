@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 )
 
@@ -95,6 +96,34 @@ type Secret struct {
 	Data map[string]any
 	// Receipt describes what was read, without values.
 	Receipt Receipt
+	// Expires is when what was read stops being valid (a lease's end, a
+	// certificate's notAfter); zero when it does not expire (KV). Under
+	// --watch it is renewed, or read anew, at about two thirds of its life.
+	Expires time.Time
+	// Issued says that reading it again issues something new (a write:
+	// a certificate): under --watch it is read again only before Expires,
+	// never merely polled.
+	Issued bool
+}
+
+// RenewAt is when a lease of length life that ends at end is renewed or
+// read anew: at about two thirds of its life (Vault Agent's choice),
+// jittered by ±5% of it so that many pods do not renew together.
+func RenewAt(end time.Time, life time.Duration) time.Time {
+	return end.Add(-life / 3).Add(time.Duration((rand.Float64() - 0.5) * 0.1 * float64(life)))
+}
+
+// A Keeper is a source that can keep what it gave valid while `fetch
+// --watch` runs: its login, and the leases of what it read.
+type Keeper interface {
+	// KeepLogin renews the login (or logs in again) when that is due. It
+	// returns when it is next due (zero: never) and whether it logged in
+	// anew, in which case what the old login read must be read again (its
+	// leases end with it).
+	KeepLogin(ctx context.Context) (next time.Time, relogged bool, err error)
+	// Renew extends the lease of what sec holds and returns the lease's new
+	// end; a zero time says it cannot be renewed (read it anew).
+	Renew(ctx context.Context, sec *Secret) (time.Time, error)
 }
 
 // Receipt is one entry of the receipt file: what every source records, and

@@ -88,6 +88,12 @@ type Source struct {
 	client   *api.Client
 	address  string
 	loggedIn bool // the token is initbox's own: revoke it at the end
+	// The login token's lease, for --watch: its length at login, when it
+	// ends, whether it renews (zero ttl: it never expires).
+	tokenTTL       time.Duration
+	tokenExpires   time.Time
+	tokenRenewable bool
+	tokenLooked    bool // a given token's lease has been looked up
 
 	mu              sync.Mutex
 	mounts          map[string]mount // by mount path ("secret")
@@ -311,9 +317,87 @@ func (s *Source) Open(ctx context.Context) error {
 	redact.Register(secret.Auth.ClientToken)
 	s.client.SetToken(secret.Auth.ClientToken)
 	s.loggedIn = true
+	s.setTokenLease(time.Duration(secret.Auth.LeaseDuration)*time.Second, secret.Auth.Renewable)
 	slog.InfoContext(ctx, "logged in to Vault", "address", s.address, "method", s.opts.Auth, "mount", s.opts.AuthMount,
 		"policies", secret.Auth.Policies, "ttl", time.Duration(secret.Auth.LeaseDuration)*time.Second)
 	return nil
+}
+
+func (s *Source) setTokenLease(ttl time.Duration, renewable bool) {
+	s.tokenTTL, s.tokenRenewable, s.tokenExpires = ttl, renewable, time.Time{}
+	if ttl > 0 {
+		s.tokenExpires = time.Now().Add(ttl)
+	}
+}
+
+// KeepLogin renews the login token at about two thirds of its lease and
+// logs in again when it cannot be renewed for long enough (a max TTL
+// reached). A token given to initbox (VAULT_TOKEN, --vault-token-file) is renewed if it can
+// be, never replaced.
+func (s *Source) KeepLogin(ctx context.Context) (time.Time, bool, error) {
+	if !s.loggedIn && !s.tokenLooked {
+		s.tokenLooked = true
+		secret, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
+		if err != nil {
+			return time.Time{}, false, classify(err, "auth/token/lookup-self", "read")
+		}
+		ttl, _ := secret.TokenTTL()
+		renewable, _ := secret.TokenIsRenewable()
+		s.setTokenLease(ttl, renewable)
+	}
+	if s.tokenTTL == 0 {
+		return time.Time{}, false, nil
+	}
+	due := source.RenewAt(s.tokenExpires, s.tokenTTL)
+	if time.Now().Before(due) {
+		return due, false, nil
+	}
+	if s.tokenRenewable {
+		secret, err := s.client.Auth().Token().RenewSelfWithContext(ctx, int(s.tokenTTL.Seconds()))
+		if err == nil && secret != nil && secret.Auth != nil {
+			ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
+			if ttl >= 2*s.tokenTTL/3 {
+				s.tokenExpires = time.Now().Add(ttl)
+				slog.InfoContext(ctx, "renewed the Vault token", "ttl", ttl)
+				return source.RenewAt(s.tokenExpires, s.tokenTTL), false, nil
+			}
+			slog.InfoContext(ctx, "the Vault token is near its max TTL", "ttl", ttl, "logged_in", s.loggedIn)
+			s.tokenExpires = time.Now().Add(ttl)
+		} else if err != nil {
+			slog.WarnContext(ctx, "renewing the Vault token failed", "error", classify(err, "auth/token/renew-self", "update"))
+		}
+	}
+	if !s.loggedIn {
+		// Not initbox's to replace: warn until it ends.
+		if time.Now().After(s.tokenExpires) {
+			return time.Time{}, false, retry.Permanent(errors.New("the Vault token given to initbox has expired and cannot be renewed: give a renewable token, or log in with --vault-auth"))
+		}
+		return time.Now().Add(min(time.Until(s.tokenExpires)/2, time.Minute)), false, nil
+	}
+	old := s.client.Token()
+	if err := s.Open(ctx); err != nil {
+		s.client.SetToken(old)
+		return time.Time{}, false, err
+	}
+	// The old token is left to expire: the application may still hold
+	// what it read (a database connection) until it has the new files.
+	return source.RenewAt(s.tokenExpires, s.tokenTTL), true, nil
+}
+
+// Renew renews the lease of what sec holds for its first length again.
+func (s *Source) Renew(ctx context.Context, sec *source.Secret) (time.Time, error) {
+	d, ok := sec.Receipt.Details.(Details)
+	if !ok || d.LeaseID == "" || !d.Renewable {
+		return time.Time{}, nil
+	}
+	secret, err := s.client.Sys().RenewWithContext(ctx, d.LeaseID, int(d.LeaseDuration))
+	if err != nil {
+		return time.Time{}, classify(err, "sys/leases/renew", "update")
+	}
+	if secret == nil || secret.LeaseDuration <= 0 {
+		return time.Time{}, nil
+	}
+	return time.Now().Add(time.Duration(secret.LeaseDuration) * time.Second), nil
 }
 
 // Close hands the token over (--vault-token-out) or revokes the one initbox
@@ -537,15 +621,25 @@ func result(ref source.Ref, p, engine string, secret *api.Secret, data, meta map
 		d.CreatedTime, _ = meta["created_time"].(string)
 	}
 	r := source.Receipt{Ref: ref.Display, FetchedAt: time.Now().UTC(), Details: d}
-	for k := range data {
-		r.Keys = append(r.Keys, k)
+	out := &source.Secret{Data: data, Receipt: r, Issued: engine == "write"}
+	if secret.LeaseDuration > 0 {
+		out.Expires = r.FetchedAt.Add(time.Duration(secret.LeaseDuration) * time.Second)
 	}
-	slices.Sort(r.Keys)
+	// A certificate from PKI's issue or sign: its notAfter, as PKI returns it.
+	if n, ok := data["expiration"].(json.Number); ok && engine == "write" {
+		if sec, err := n.Int64(); err == nil && sec > 0 && (out.Expires.IsZero() || time.Unix(sec, 0).Before(out.Expires)) {
+			out.Expires = time.Unix(sec, 0)
+		}
+	}
+	for k := range data {
+		out.Receipt.Keys = append(out.Receipt.Keys, k)
+	}
+	slices.Sort(out.Receipt.Keys)
 	// Every string value is a secret from here on.
 	for _, v := range data {
 		registerValues(v)
 	}
-	return &source.Secret{Data: data, Receipt: r}
+	return out
 }
 
 func registerValues(v any) {

@@ -86,7 +86,7 @@ type Pass func(ctx context.Context, first bool) (Report, error)
 // exit code). After it, Run keeps passing until ctx ends, and then returns
 // nil: a sidecar that is stopped has done its job. A pass cut short by the
 // end of ctx publishes nothing (the publishers stage, then swap).
-func Run(ctx context.Context, o Options, pass Pass) error {
+func Run(ctx context.Context, o Options, do Pass) error {
 	if err := o.Validate(); err != nil {
 		return exitcode.Usage(err)
 	}
@@ -100,23 +100,26 @@ func Run(ctx context.Context, o Options, pass Pass) error {
 		defer stop()
 	}
 	start := time.Now()
-	rep, err := pass(ctx, true)
+	rep, err := do(ctx, true)
 	if err != nil {
 		return err
 	}
 	m.passed(rep, start, time.Now())
 	m.setReady()
+	rest()
 	n := newNotifier(o.Notify, m)
 	notified := make(chan struct{})
 	go func() { n.run(ctx); close(notified) }()
 	defer func() { <-notified }()
 
 	failures := 0
-	for {
+	for pass := 0; ; pass++ {
 		next := o.next(rep, failures)
 		m.setNext(next)
-		if failures == 0 {
-			slog.InfoContext(ctx, "watching", "command", o.Command, "next", next.Round(time.Second).Format(time.RFC3339))
+		if pass == 0 {
+			slog.InfoContext(ctx, "watching", "command", o.Command, "refresh", o.Refresh, "next", next.Round(time.Second).Format(time.RFC3339))
+		} else {
+			slog.DebugContext(ctx, "next refresh", "command", o.Command, "next", next.Round(time.Second).Format(time.RFC3339))
 		}
 		if !o.sleep(ctx, next) {
 			slog.InfoContext(ctx, "stopped watching", "command", o.Command)
@@ -127,7 +130,7 @@ func Run(ctx context.Context, o Options, pass Pass) error {
 			pctx, cancel = context.WithTimeout(ctx, o.PassTimeout)
 		}
 		start := time.Now()
-		r, err := pass(pctx, false)
+		r, err := do(pctx, false)
 		cancel()
 		if ctx.Err() != nil {
 			slog.InfoContext(ctx, "stopped watching", "command", o.Command, "abandoned", "a refresh in progress")
@@ -139,8 +142,12 @@ func Run(ctx context.Context, o Options, pass Pass) error {
 			slog.WarnContext(ctx, "refresh failed; the published files are kept", "command", o.Command, "failures", failures, "error", err)
 			continue
 		}
+		if failures > 0 {
+			slog.InfoContext(ctx, "refresh recovered", "command", o.Command, "after_failures", failures)
+		}
 		failures, rep = 0, r
 		m.passed(rep, start, time.Now())
+		rest()
 		if len(rep.Changed) > 0 {
 			m.changed()
 			n.changed(rep.Changed)
