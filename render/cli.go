@@ -15,6 +15,7 @@ import (
 // package that knows about the command line.
 func Command() *cli.Command {
 	var c Config
+	var w clix.Watch
 	var mode, delims, maxBytes string
 	var values, data, allow, include, exclude, checks, apiVersions cli.StringSlice
 	env := func(flag string) []string { return clix.Env("render", flag) }
@@ -52,7 +53,7 @@ Examples:
   initbox render /templates/ --out /etc/app/ --values base.yaml --values 'site.yaml?optional' --env-prefix APP_
   initbox render --envsubst --allow PORT,SERVER_NAME /etc/nginx/templates/default.conf.tmpl --out /etc/nginx/conf.d/default.conf
   initbox render nginx.conf.tmpl --out /etc/nginx/nginx.conf --check 'nginx -t -c {{.Path}}'`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "file or directory to write (- for stdout)", EnvVars: env("out"), Destination: &c.Out},
 			&cli.StringSliceFlag{Name: "values", Aliases: []string{"f"}, Usage: "values file, deep-merged into .Values in order (PATH[?optional]; repeatable)", EnvVars: env("values"), Destination: &values},
 			&cli.StringSliceFlag{Name: "data", Usage: "NAME=PATH: a file or directory as .Data.NAME (repeatable)", EnvVars: env("data"), Destination: &data},
@@ -77,7 +78,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "api-versions", Usage: "more .Capabilities.APIVersions, e.g. monitoring.coreos.com/v1 (repeatable)", EnvVars: env("api-versions"), Destination: &apiVersions, Category: "Helm"},
 			&cli.StringFlag{Name: "max-bytes", Value: "64MiB", Usage: "the most read from one file, and written by all templates together (a template that loops without end stops there)", EnvVars: env("max-bytes"), Destination: &maxBytes, Category: "Limits"},
 			&cli.DurationFlag{Name: "timeout", Value: DefaultTimeout, Usage: "overall deadline; 0 waits forever (exit 124 when it runs out)", EnvVars: env("timeout"), Destination: &c.Timeout, Category: "Limits"},
-		},
+		}, clix.WatchFlags("render", "re-rendered when a template, values or data file changes (a ConfigMap's ..data swap too)", &w)...),
 		Action: func(ctx *cli.Context) error {
 			args, tail := clix.Args(ctx)
 			if len(tail) > 0 || len(args) != 1 {
@@ -116,6 +117,7 @@ Examples:
 				}
 			}
 			c.Stdin, c.Stdout = ctx.App.Reader, ctx.App.Writer
+			c.Watch = w.Get()
 			if err := c.Validate(); err != nil {
 				return exitcode.Usage(err)
 			}

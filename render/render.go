@@ -40,6 +40,7 @@ import (
 	"github.com/initbox/initbox/internal/limit"
 	"github.com/initbox/initbox/internal/publish"
 	"github.com/initbox/initbox/internal/redact"
+	"github.com/initbox/initbox/internal/watch"
 )
 
 // DefaultSuffix marks the templates of a directory; it is stripped on
@@ -105,6 +106,10 @@ type Config struct {
 
 	Stdin  io.Reader
 	Stdout io.Writer
+	// Watch, if set, re-renders after the first pass whenever a template,
+	// values or data file changes (a ConfigMap volume's ..data swap
+	// included), and at its Refresh (--watch).
+	Watch *watch.Options
 }
 
 // An input is one file of the source.
@@ -123,6 +128,17 @@ type output struct {
 
 // Validate checks the configuration without reading anything.
 func (c Config) Validate() error {
+	if c.Watch != nil {
+		switch {
+		case c.Src == "-" || c.Out == "-":
+			return errors.New("--watch re-renders files when their inputs change: give SRC and --out as paths, not -")
+		case c.DryRun:
+			return errors.New("--watch and --dry-run: a dry run writes nothing to keep fresh")
+		}
+		if err := c.Watch.Validate(); err != nil {
+			return err
+		}
+	}
 	switch {
 	case c.Missing != "" && c.Missing != MissingPrint && c.Missing != MissingZero && c.Missing != MissingError:
 		return fmt.Errorf("--missing %q: use print, zero or error", c.Missing)
@@ -176,6 +192,69 @@ func Run(ctx context.Context, c Config) error {
 	if err := c.Validate(); err != nil {
 		return exitcode.Usage(err)
 	}
+	if c.Watch == nil {
+		_, err := c.once(ctx, true)
+		return err
+	}
+	// The inputs are watched from before the first pass, so that a change
+	// during it is not missed.
+	wake := make(chan struct{}, 1)
+	fctx, stopFiles := context.WithCancel(ctx)
+	defer stopFiles()
+	o := *c.Watch
+	o.Command, o.Wake = "render", wake
+	return watch.Run(ctx, o, func(pctx context.Context, first bool) (watch.Report, error) {
+		if first {
+			paths, err := c.watched()
+			if err == nil {
+				err = watch.Files(fctx, paths, wake)
+			}
+			if err != nil {
+				return watch.Report{}, exitcode.Usage(err)
+			}
+		}
+		changed, err := c.once(pctx, first)
+		if changed && !first {
+			slog.InfoContext(pctx, "republished", "out", c.Out)
+			return watch.Report{Changed: []string{c.Out}}, err
+		}
+		return watch.Report{}, err
+	})
+}
+
+// watched are the files a watch follows: the source, the partials, the
+// chart, and every values and data file.
+func (c Config) watched() ([]string, error) {
+	paths := []string{c.Src}
+	for _, p := range []string{c.Partials, c.Chart} {
+		if p != "" {
+			paths = append(paths, p)
+		}
+	}
+	for _, a := range c.Values {
+		l, err := parseLayer("--values", a, false)
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, l.path)
+	}
+	for _, a := range c.Data {
+		l, err := parseLayer("--data", a, true)
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, l.path)
+	}
+	return paths, nil
+}
+
+// once renders and publishes; it reports whether the output changed. After
+// the first pass an unchanged render logs at debug level only.
+func (c Config) once(ctx context.Context, first bool) (bool, error) {
+	lvl := slog.LevelInfo
+	if !first {
+		lvl = slog.LevelDebug
+	}
 	if c.Suffix == "" {
 		c.Suffix = DefaultSuffix
 	}
@@ -186,12 +265,12 @@ func Run(ctx context.Context, c Config) error {
 	if c.Owner != "" {
 		owner, _ = atomicfile.ParseOwner(c.Owner)
 		if os.Geteuid() != 0 {
-			return exitcode.Usage(fmt.Errorf("--owner %s needs root (running as uid %d); set the pod's fsGroup, or --mode", c.Owner, os.Geteuid()))
+			return false, exitcode.Usage(fmt.Errorf("--owner %s needs root (running as uid %d); set the pod's fsGroup, or --mode", c.Owner, os.Geteuid()))
 		}
 	}
 	inputs, dirOut, err := c.inputs()
 	if err != nil {
-		return exitcode.Usage(err)
+		return false, exitcode.Usage(err)
 	}
 	if !dirOut && strings.HasSuffix(c.Out, "/") {
 		c.Out += path.Base(inputs[0].name) // one template into a directory
@@ -200,8 +279,12 @@ func Run(ctx context.Context, c Config) error {
 		c.MaxBytes = DefaultMaxBytes
 	}
 	outs, err := c.render(ctx, inputs)
+	if err != nil && !first && exitcode.Of(err) == exitcode.Deadline {
+		// The template still runs (Go cannot stop it): end the process.
+		return false, watch.Fatal(err)
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	switch {
 	case c.Out == "-":
@@ -211,16 +294,16 @@ func Run(ctx context.Context, c Config) error {
 		}
 		for _, o := range outs {
 			if _, err := w.Write(o.data); err != nil {
-				return err
+				return false, err
 			}
 		}
-		return nil
+		return true, nil
 	case c.DryRun:
-		return c.dryRun(outs, dirOut)
+		return false, c.dryRun(outs, dirOut)
 	case dirOut:
-		return c.publishDir(ctx, outs, owner)
+		return c.publishDir(ctx, outs, owner, lvl)
 	}
-	return c.publishFile(ctx, outs[0], owner)
+	return c.publishFile(ctx, outs[0], owner, lvl)
 }
 
 // render loads the data and renders every input, within --timeout: a
@@ -272,7 +355,7 @@ func (c Config) render(ctx context.Context, inputs []input) ([]output, error) {
 
 // publishDir publishes a tree of outputs all or nothing, after the checks
 // ran on the staged copies.
-func (c Config) publishDir(ctx context.Context, outs []output, owner *atomicfile.Owner) error {
+func (c Config) publishDir(ctx context.Context, outs []output, owner *atomicfile.Owner, lvl slog.Level) (bool, error) {
 	dirMode := c.Mode
 	if dirMode == 0 {
 		dirMode = 0o644
@@ -288,40 +371,55 @@ func (c Config) publishDir(ctx context.Context, outs []output, owner *atomicfile
 		return c.runChecks(ctx, outs, s.Path, filepath.Dir(s.Path("x")))
 	})
 	if err == nil {
-		slog.InfoContext(ctx, "rendered", "out", c.Out, "files", len(outs), "changed", changed)
+		slog.Log(ctx, max(lvl, levelOf(changed)), "rendered", "out", c.Out, "files", len(outs), "changed", changed)
 	}
-	return err
+	return changed, err
+}
+
+// levelOf is the level of a "rendered" line after the first pass: a
+// change is news.
+func levelOf(changed bool) slog.Level {
+	if changed {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }
 
 // publishFile writes one output atomically; with --check, the check runs
 // on the temporary file before it is renamed into place.
-func (c Config) publishFile(ctx context.Context, o output, owner *atomicfile.Owner) error {
+func (c Config) publishFile(ctx context.Context, o output, owner *atomicfile.Owner, lvl slog.Level) (bool, error) {
 	opts := atomicfile.Options{Mode: c.modeOf(o.input), Owner: owner}
 	if len(c.Checks) == 0 {
 		changed, err := atomicfile.WriteFile(ctx, c.Out, o.data, opts)
 		if err == nil {
-			slog.InfoContext(ctx, "rendered", "out", c.Out, "files", 1, "changed", changed)
+			slog.Log(ctx, max(lvl, levelOf(changed)), "rendered", "out", c.Out, "files", 1, "changed", changed)
 		}
-		return err
+		return changed, err
+	}
+	if lvl > slog.LevelInfo {
+		// A watch's pass: an output that is already there needs no check.
+		if b, err := os.ReadFile(c.Out); err == nil && bytes.Equal(b, o.data) {
+			return false, nil
+		}
 	}
 	t, err := atomicfile.Begin(c.Out, opts)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := t.File.Write(o.data); err != nil {
 		t.Abort()
-		return err
+		return false, err
 	}
 	tmp := t.File.Name()
 	if err := c.runChecks(ctx, []output{o}, func(string) string { return tmp }, filepath.Dir(tmp)); err != nil {
 		t.Abort()
-		return err
+		return false, err
 	}
 	if err := t.Commit(ctx); err != nil {
-		return err
+		return false, err
 	}
 	slog.InfoContext(ctx, "rendered", "out", c.Out, "files", 1, "changed", true)
-	return nil
+	return true, nil
 }
 
 func (c Config) modeOf(in input) fs.FileMode {

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -15,15 +16,16 @@ import (
 // MaxWatchedDirs bounds the directories Files watches (a template tree).
 const MaxWatchedDirs = 1024
 
-// Files wakes (a value on the channel) when one of paths changes: a file
+// Files sends on wake (without blocking) when one of paths changes: a file
 // written, replaced by a rename, or swapped under it as Kubernetes updates
 // a ConfigMap or Secret volume (the `..data` link renamed over). A file is
-// watched through its directory, so a replaced file stays watched; a
-// directory is watched with its subdirectories. The watch ends with ctx.
-func Files(ctx context.Context, paths []string) (<-chan struct{}, error) {
+// watched through its directory, so a replaced file stays watched, and so
+// is one that does not exist yet (an optional values file); a directory is
+// watched with its subdirectories. The watch ends with ctx.
+func Files(ctx context.Context, paths []string, wake chan<- struct{}) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return nil, fmt.Errorf("watching files: %w", err)
+		return fmt.Errorf("watching files: %w", err)
 	}
 	dirs := map[string]bool{}  // watched directories, whole
 	names := map[string]bool{} // watched files, by path
@@ -39,16 +41,16 @@ func Files(ctx context.Context, paths []string) (<-chan struct{}, error) {
 	for _, p := range paths {
 		p = filepath.Clean(p)
 		fi, err := os.Stat(p)
-		if err != nil {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			w.Close()
-			return nil, fmt.Errorf("watching %s: %w", p, err)
+			return fmt.Errorf("watching %s: %w", p, err)
 		}
-		if !fi.IsDir() {
+		if err != nil || !fi.IsDir() {
 			names[p] = true
 			if d := filepath.Dir(p); !dirs[d] {
 				if err := add(d); err != nil {
 					w.Close()
-					return nil, err
+					return err
 				}
 				dirs[d] = false
 			}
@@ -69,10 +71,9 @@ func Files(ctx context.Context, paths []string) (<-chan struct{}, error) {
 		})
 		if err != nil {
 			w.Close()
-			return nil, err
+			return err
 		}
 	}
-	wake := make(chan struct{}, 1)
 	go func() {
 		defer w.Close()
 		for {
@@ -102,5 +103,5 @@ func Files(ctx context.Context, paths []string) (<-chan struct{}, error) {
 			}
 		}
 	}()
-	return wake, nil
+	return nil
 }

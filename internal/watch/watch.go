@@ -108,9 +108,10 @@ func Run(ctx context.Context, o Options, do Pass) error {
 	m.setReady()
 	rest()
 	n := newNotifier(o.Notify, m)
+	nctx, stopNotifier := context.WithCancel(ctx)
 	notified := make(chan struct{})
-	go func() { n.run(ctx); close(notified) }()
-	defer func() { <-notified }()
+	go func() { n.run(nctx); close(notified) }()
+	defer func() { stopNotifier(); <-notified }()
 
 	failures := 0
 	for pass := 0; ; pass++ {
@@ -136,6 +137,10 @@ func Run(ctx context.Context, o Options, do Pass) error {
 			slog.InfoContext(ctx, "stopped watching", "command", o.Command, "abandoned", "a refresh in progress")
 			return nil
 		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			return fatal.err
+		}
 		if err != nil {
 			failures++
 			m.failed()
@@ -154,6 +159,16 @@ func Run(ctx context.Context, o Options, do Pass) error {
 		}
 	}
 }
+
+// Fatal marks a pass's error as one the process cannot recover from (a
+// template that never returns still runs): Run returns it, and the pod
+// restarts the sidecar.
+func Fatal(err error) error { return &fatalError{err} }
+
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
 
 // Validate checks the options without side effects.
 func (o Options) Validate() error {

@@ -327,8 +327,9 @@ func TestFiles(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wake, err := Files(ctx, []string{plain, filepath.Join(vol, "values.yaml"), tree})
-	if err != nil {
+	wake := make(chan struct{}, 1)
+	later := filepath.Join(dir, "later.yaml") // optional, not there yet
+	if err := Files(ctx, []string{plain, filepath.Join(vol, "values.yaml"), tree, later}, wake); err != nil {
 		t.Fatal(err)
 	}
 	expect := func(what string, want bool) {
@@ -375,8 +376,10 @@ func TestFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(tree, "later", "t.tmpl"), []byte("x"), 0o644)
 	expect("a file in the new subdirectory", true)
 
-	if _, err := Files(ctx, []string{filepath.Join(dir, "missing.yaml")}); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
-		t.Errorf("a missing file: %v", err)
+	os.WriteFile(later, []byte("c: 1\n"), 0o644)
+	expect("a file that appears", true)
+	if err := Files(ctx, []string{filepath.Join(dir, "no-such-dir", "values.yaml")}, wake); err == nil || !strings.Contains(err.Error(), "no-such-dir") {
+		t.Errorf("a file in a missing directory: %v", err)
 	}
 }
 
