@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -319,72 +320,10 @@ func readManifests(t *testing.T, name string) []manifest {
 func TestDeploymentExampleOnRealNode(t *testing.T) {
 	k, n := startNode(t)
 	gw := n.Gateway
-	// PostgreSQL, for the readiness wait.
-	pg := testserver.StartPostgres(t, testserver.PostgresOptions{Listen: gw, Port: 5432})
-	pg.SQL("CREATE ROLE shop LOGIN PASSWORD 'shop-Readiness-1'")
-	pg.SQL("CREATE DATABASE shop OWNER shop")
-	// Vault, its Kubernetes auth reviewing tokens with the real API server.
-	k.Namespace("vault")
-	apply(t, k, "vault", readManifests(t, "vault-auth.yaml"))
-	v := testserver.StartVault(t, testserver.VaultOptions{TLS: true, Addr: gw + ":8200", TLSNames: []string{"vault.vault.svc", gw}})
-	reviewer := k.ServiceAccountToken("vault", "vault", "https://kubernetes.default.svc")
-	ca, _ := os.ReadFile(k.CAFile)
-	vaultCA, _ := os.ReadFile(v.CAFile)
-	for _, args := range [][]string{
-		{"kv", "put", "secret/shop/db", "username=shop-app", "password=db-Secret-77"},
-		{"auth", "enable", "kubernetes"},
-		{"write", "auth/kubernetes/config", "kubernetes_host=" + k.URL, "kubernetes_ca_cert=" + string(ca), "token_reviewer_jwt=" + reviewer, "disable_local_ca_jwt=true"},
-		{"write", "auth/kubernetes/role/shop", "bound_service_account_names=shop", "bound_service_account_namespaces=shop", "audience=vault", "token_policies=shop-read", "token_ttl=10m"},
-		{"policy", "write", "shop-read", "-"},
-	} {
-		cmd := exec.Command(testserver.VaultBinary(t), args...)
-		cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.RootToken, "VAULT_CACERT="+v.CAFile)
-		cmd.Stdin = strings.NewReader(`path "secret/data/shop/*" { capabilities = ["read"] }`)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("vault %v: %v\n%s", args[:2], err, out)
-		}
-	}
-	// git over HTTPS, a token required, the site at tag v1.4.0.
-	gitRoot := t.TempDir()
-	work := filepath.Join(t.TempDir(), "site")
-	for _, args := range [][]string{
-		{"init", "-q", "--bare", filepath.Join(gitRoot, "shop/site.git")},
-		{"init", "-q", work},
-		{"-C", work, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "--allow-empty", "-m", "start"},
-	} {
-		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	os.MkdirAll(filepath.Join(work, "public"), 0o755)
-	os.WriteFile(filepath.Join(work, "public/index.html"), []byte("<h1>shop v1.4.0</h1>\n"), 0o644)
-	for _, args := range [][]string{
-		{"-C", work, "add", "."}, {"-C", work, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "site"},
-		{"-C", work, "tag", "v1.4.0"}, {"-C", work, "push", "-q", filepath.Join(gitRoot, "shop/site.git"), "HEAD:refs/heads/main", "v1.4.0"},
-	} {
-		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	gitPKI := testpki.New(t, "git.example.com")
-	backend, _ := exec.Command("git", "--exec-path").Output()
-	cgiH := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"), Env: []string{"GIT_PROJECT_ROOT=" + gitRoot, "GIT_HTTP_EXPORT_ALL=1"}}
+	nodePostgres(t, n, "shop", "shop-Readiness-1")
+	vaultCA := nodeVault(t, k, n, map[string]string{"secret/shop/db": "username=shop-app password=db-Secret-77"}, vaultRole{"shop", "shop", "shop"})
 	const gitToken = "git-Token-4d2a"
-	ln, err := net.Listen("tcp", gw+":443")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gitSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pw, ok := r.BasicAuth(); !ok || pw != gitToken {
-			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		cgiH.ServeHTTP(w, r)
-	}), TLSConfig: gitPKI.ServerTLS(false)}
-	go gitSrv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { gitSrv.Close() })
-	gitCA, _ := os.ReadFile(gitPKI.CAFile)
+	gitCA := nodeGit(t, n, "git.example.com", "shop/site.git", "v1.4.0", gitToken)
 
 	// The cluster side: the namespace, what the example's volumes name, the
 	// Job and the Service it waits for, and rbac.yaml.
@@ -505,4 +444,198 @@ func BenchmarkRunVsContainersRealNode(b *testing.B) {
 	b.ReportMetric(ms(med["4-containers"]), "4-containers-pod-ms")
 	b.ReportMetric(ms(med["1-run"]), "1-run-pod-ms")
 	b.ReportMetric(ms(med["4-containers"]-med["1-run"]), "saved-ms")
+}
+
+// nodePostgres is a PostgreSQL on the node's address, port 5432, with a
+// login role and a database of the same name.
+func nodePostgres(t *testing.T, n *testserver.KubeNode, name, password string) {
+	t.Helper()
+	pg := testserver.StartPostgres(t, testserver.PostgresOptions{Listen: n.Gateway, Port: 5432})
+	pg.SQL("CREATE ROLE " + name + " LOGIN PASSWORD '" + password + "'")
+	pg.SQL("CREATE DATABASE " + name + " OWNER " + name)
+}
+
+// vaultRole binds a Vault role to a service account's namespace and name,
+// reading secret/data/PATH/*.
+type vaultRole struct{ role, namespace, serviceAccount string }
+
+// nodeVault is a Vault (TLS, for vault.vault.svc) on the node's address,
+// port 8200, holding secrets (KV path → "k=v k=v"), with Kubernetes auth
+// reviewing tokens with the real API server (vault-auth.yaml applied in
+// namespace vault); it returns its CA.
+func nodeVault(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, secrets map[string]string, roles ...vaultRole) []byte {
+	t.Helper()
+	k.Namespace("vault")
+	apply(t, k, "vault", readManifests(t, "vault-auth.yaml"))
+	v := testserver.StartVault(t, testserver.VaultOptions{TLS: true, Addr: n.Gateway + ":8200", TLSNames: []string{"vault.vault.svc", n.Gateway}})
+	reviewer := k.ServiceAccountToken("vault", "vault", "https://kubernetes.default.svc")
+	ca, _ := os.ReadFile(k.CAFile)
+	cmds := [][]string{{"auth", "enable", "kubernetes"},
+		{"write", "auth/kubernetes/config", "kubernetes_host=" + k.URL, "kubernetes_ca_cert=" + string(ca), "token_reviewer_jwt=" + reviewer, "disable_local_ca_jwt=true"}}
+	for path, kv := range secrets {
+		cmds = append(cmds, append([]string{"kv", "put", path}, strings.Fields(kv)...))
+	}
+	for _, r := range roles {
+		cmds = append(cmds, []string{"policy", "write", r.role + "-read", "-"},
+			[]string{"write", "auth/kubernetes/role/" + r.role, "bound_service_account_names=" + r.serviceAccount, "bound_service_account_namespaces=" + r.namespace,
+				"audience=vault", "token_policies=" + r.role + "-read", "token_ttl=10m"})
+	}
+	for _, args := range cmds {
+		cmd := exec.Command(testserver.VaultBinary(t), args...)
+		cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.RootToken, "VAULT_CACERT="+v.CAFile)
+		cmd.Stdin = strings.NewReader(`path "secret/data/*" { capabilities = ["read"] }`)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("vault %v: %v\n%s", args[:2], err, out)
+		}
+	}
+	vaultCA, _ := os.ReadFile(v.CAFile)
+	return vaultCA
+}
+
+// nodeGit serves a repository over HTTPS on the node's address, port 443,
+// as host/path (a certificate for host from a test CA), a token required;
+// its one commit, tagged tag, holds public/index.html. It returns the CA.
+func nodeGit(t *testing.T, n *testserver.KubeNode, host, path, tag, token string) []byte {
+	t.Helper()
+	gitRoot := t.TempDir()
+	work := filepath.Join(t.TempDir(), "site")
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@x"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	run("init", "-q", "--bare", filepath.Join(gitRoot, path))
+	run("init", "-q", work)
+	os.MkdirAll(filepath.Join(work, "public"), 0o755)
+	os.WriteFile(filepath.Join(work, "public/index.html"), []byte("<h1>"+tag+"</h1>\n"), 0o644)
+	run("-C", work, "add", ".")
+	run("-C", work, "commit", "-q", "-m", "site")
+	run("-C", work, "tag", tag)
+	run("-C", work, "push", "-q", filepath.Join(gitRoot, path), "HEAD:refs/heads/main", tag)
+	pki := testpki.New(t, host)
+	backend, _ := exec.Command("git", "--exec-path").Output()
+	h := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(backend)), "git-http-backend"), Env: []string{"GIT_PROJECT_ROOT=" + gitRoot, "GIT_HTTP_EXPORT_ALL=1"}}
+	ln, err := net.Listen("tcp", n.Gateway+":443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pw, ok := r.BasicAuth(); !ok || pw != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}), TLSConfig: pki.ServerTLS(false)}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	ca, _ := os.ReadFile(pki.CAFile)
+	return ca
+}
+
+// The Kubernetes recipes of docs/recipes.md on a real node, each rolled
+// out: their servers are on the node's address under the recipes' host
+// names (PostgreSQL, Vault, an S3 bucket in MinIO, git as github.com), and
+// what a cluster would provide is given the test's way: the test CA is
+// trusted through SSL_CERT_FILE, the IRSA recipe's web identity is static
+// MinIO keys with AWS_ENDPOINT_URL_S3, the apps are busybox.
+func TestRecipesOnRealNode(t *testing.T) {
+	k, n := startNode(t)
+	gw := n.Gateway
+	k.Namespace("recipes")
+	nodePostgres(t, n, "api", "api-Db-Pass-3")
+	vaultCA := nodeVault(t, k, n, map[string]string{"secret/web/db": "username=web password=web-Db-Pass-9"}, vaultRole{"web", "recipes", "web"})
+	gitCA := nodeGit(t, n, "github.com", "example/site.git", "v1.4.2", "site-Deploy-Token")
+	minio := testserver.StartMinIO(t, testserver.MinIOOptions{Addr: gw + ":9000"})
+	put := exec.Command(filepath.Join(repoRoot, "build", "testbin", "rootfs", "testbin"), "s3put", "-endpoint", minio.Endpoint, "ml-models",
+		"resnet/v3/weights.bin=weights", "resnet/v3/labels.txt=cat\ndog\n")
+	put.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+testserver.MinIOUser, "AWS_SECRET_ACCESS_KEY="+testserver.MinIOPassword, "AWS_REGION=us-east-1")
+	if out, err := put.CombinedOutput(); err != nil {
+		t.Fatalf("s3put: %v\n%s", err, out)
+	}
+	for path, obj := range map[string]map[string]any{
+		"/api/v1/namespaces/recipes/secrets/api-db":            {"kind": "Secret", "stringData": map[string]string{"password": "api-Db-Pass-3", "url": "postgres://api@postgres:5432/api"}},
+		"/api/v1/namespaces/recipes/secrets/site-git":          {"kind": "Secret", "stringData": map[string]string{"token": "site-Deploy-Token"}},
+		"/api/v1/namespaces/recipes/configmaps/web-templates":  {"kind": "ConfigMap", "data": map[string]string{"config.yaml.tmpl": "dsn: postgres://{{ .Data.db.username }}:{{ .Data.db.password }}@db/web\n"}},
+		"/api/v1/namespaces/recipes/configmaps/test-ca-bundle": {"kind": "ConfigMap", "data": map[string]string{"ca.crt": string(vaultCA) + string(gitCA)}},
+	} {
+		dir, name := path[:strings.LastIndex(path, "/")], path[strings.LastIndex(path, "/")+1:]
+		obj["apiVersion"], obj["metadata"] = "v1", map[string]any{"name": name}
+		k.Create(dir, obj)
+	}
+	// The web recipe's service account, which its comment says is bound
+	// to the Vault role (the recipe does not declare it).
+	k.Create("/api/v1/namespaces/recipes/serviceaccounts", map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": "web"}})
+	b, err := os.ReadFile(filepath.Join(repoRoot, "docs", "recipes.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deployments []string
+	for i, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		if !strings.HasPrefix(m[1], "apiVersion:") {
+			continue // a compose file
+		}
+		for _, man := range decodeManifests(t, fmt.Sprintf("recipe block %d", i+1), []byte(m[1])) {
+			switch o := man.obj.(type) {
+			case *corev1.ServiceAccount:
+				k.Create("/api/v1/namespaces/recipes/serviceaccounts", o)
+			case *appsv1.Deployment:
+				recipeOnNode(&o.Spec.Template.Spec, gw, minio.Endpoint)
+				k.Create("/apis/apps/v1/namespaces/recipes/deployments", o)
+				deployments = append(deployments, o.Name)
+			default:
+				t.Fatalf("recipe block %d: a %s: the test posts ServiceAccounts and Deployments", i+1, man.kind)
+			}
+		}
+	}
+	if !slices.Contains(deployments, "web") {
+		t.Fatal("no web recipe")
+	}
+	if len(deployments) < 4 {
+		t.Fatalf("%d recipes, want at least 4", len(deployments))
+	}
+	for _, d := range deployments {
+		rolledOutOnly(t, k, n, "recipes", d)
+	}
+}
+
+// recipeOnNode gives a recipe's pod what the test's cluster provides.
+func recipeOnNode(spec *corev1.PodSpec, gw, s3 string) {
+	onNode(spec)
+	spec.HostAliases = []corev1.HostAlias{{IP: gw, Hostnames: []string{"postgres", "vault.vault.svc", "github.com"}}}
+	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "test-ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "test-ca-bundle"}}}})
+	fix := func(cs []corev1.Container, command []string) {
+		for i := range cs {
+			c := &cs[i]
+			if c.Image != images.initbox {
+				c.Image, c.Command, c.Args = images.busybox, command, nil
+				c.ImagePullPolicy = corev1.PullNever
+				continue
+			}
+			c.Env = append(c.Env, corev1.EnvVar{Name: "SSL_CERT_FILE", Value: "/test-ca/ca.crt"},
+				corev1.EnvVar{Name: "AWS_ENDPOINT_URL_S3", Value: s3},
+				corev1.EnvVar{Name: "AWS_ACCESS_KEY_ID", Value: testserver.MinIOUser}, corev1.EnvVar{Name: "AWS_SECRET_ACCESS_KEY", Value: testserver.MinIOPassword})
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "test-ca", MountPath: "/test-ca", ReadOnly: true})
+		}
+	}
+	fix(spec.InitContainers, []string{"true"})
+	fix(spec.Containers, []string{"sleep", "3600"})
+}
+
+// rolledOutOnly waits for a Deployment with initbox (k8s://deployment).
+func rolledOutOnly(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, ns, deployment string) {
+	t.Helper()
+	cmd := exec.Command(binaryPath(), "wait", "k8s://deployment/"+deployment, "--kubeconfig", k.Kubeconfig(k.AdminToken, ns, ""), "--timeout", "120s")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		var pods corev1.PodList
+		json.Unmarshal(k.Do("GET", "/api/v1/namespaces/"+ns+"/pods", nil), &pods)
+		var why strings.Builder
+		for _, p := range pods.Items {
+			for _, c := range p.Status.InitContainerStatuses {
+				fmt.Fprintf(&why, "%s/%s: %+v\n%s\n", p.Name, c.Name, c.State, n.ContainerLog(ns, p.Name, c.Name))
+			}
+		}
+		t.Fatalf("recipe %s: initbox wait k8s://deployment/%s: %v\n%s\n%s", deployment, deployment, err, tailOf(string(out), 1500), why.String())
+	}
 }
