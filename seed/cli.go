@@ -44,6 +44,8 @@ func Command() *cli.Command {
 		}
 	}
 	flags = append(flags, clix.TLSFlags("seed", &tls)...)
+	var w clix.Watch
+	flags = append(flags, clix.WatchFlags("seed", "a git source's ref asked at every --refresh, a new commit published (git-sync's continuous mode)", &w)...)
 	return &cli.Command{
 		Name:      "seed",
 		Usage:     "fill a volume from a directory or an archive (tar, tar.gz, tar.zst, zip; file, https://, s3://), once and atomically",
@@ -88,6 +90,7 @@ Examples:
 				c.Chmod = fs.FileMode(m)
 			}
 			c.TLS = tls
+			c.Watch = w.Get()
 			if err := c.Validate(); err != nil {
 				return exitcode.Usage(err)
 			}

@@ -29,6 +29,7 @@ import (
 	"github.com/initbox/initbox/internal/redact"
 	"github.com/initbox/initbox/internal/retry"
 	"github.com/initbox/initbox/internal/tlsconfig"
+	"github.com/initbox/initbox/internal/watch"
 	"github.com/initbox/initbox/seed/source"
 )
 
@@ -73,6 +74,10 @@ type Config struct {
 	Timeout, Interval, MaxInterval time.Duration
 	// ProgressEvery is how often progress is logged (0: every 5 s).
 	ProgressEvery time.Duration
+	// Watch, if set, publishes each new commit of a git source after the
+	// first seed, asking at its Refresh (--watch: git-sync's continuous
+	// mode).
+	Watch *watch.Options
 }
 
 // marker is what a seeded version records about its source.
@@ -176,17 +181,50 @@ func (c Config) Validate() error {
 	if err != nil {
 		return err
 	}
-	if _, tree := o.src.(source.Tree); tree && (c.SHA256 != "" || c.Format != "") {
+	_, tree := o.src.(source.Tree)
+	if tree && (c.SHA256 != "" || c.Format != "") {
 		return fmt.Errorf("--sha256 and --format are for archives, not %s sources", o.kind)
+	}
+	if c.Watch != nil {
+		switch {
+		case !tree:
+			return fmt.Errorf("--watch follows a source that moves (a git branch); %s is not one: seed it once, or fetch objects with fetch --watch", o.display)
+		case c.IfEmpty || c.Force:
+			return errors.New("--watch publishes each new commit; --if-empty and --force are for a one-time seed")
+		}
+		if err := c.Watch.Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// Run seeds.
+// Run seeds. With Watch, the first pass is that seed; then the source is
+// asked at every Refresh what it holds (git: where the ref points) and a
+// new commit is published, the old tree kept while a fetch fails.
 func Run(ctx context.Context, c Config) error {
 	if err := c.Validate(); err != nil {
 		return exitcode.Usage(err)
 	}
+	if c.Watch == nil {
+		_, _, err := c.once(ctx, true)
+		return err
+	}
+	o := *c.Watch
+	o.Command = "seed"
+	return watch.Run(ctx, o, func(ctx context.Context, first bool) (watch.Report, error) {
+		changed, digest, err := c.once(ctx, first)
+		if changed && !first {
+			slog.InfoContext(ctx, "republished", "target", c.Target, "digest", digest)
+			return watch.Report{Changed: []string{digest}}, err
+		}
+		return watch.Report{}, err
+	})
+}
+
+// once seeds once and reports whether the target changed, and the
+// source's digest (git: the commit).
+func (c Config) once(ctx context.Context, first bool) (bool, string, error) {
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
 	}
@@ -194,7 +232,7 @@ func Run(ctx context.Context, c Config) error {
 		c.MaxEntries = DefaultMaxEntries
 	}
 	c.SHA256 = strings.ToLower(c.SHA256)
-	if c.Timeout > 0 {
+	if c.Timeout > 0 { // each pass of a watch too
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
@@ -205,10 +243,10 @@ func Run(ctx context.Context, c Config) error {
 	owner := c.owner(ctx)
 	if c.IfEmpty {
 		if empty, err := isEmpty(c.Target); err != nil {
-			return err
+			return false, "", err
 		} else if !empty {
 			slog.InfoContext(ctx, "target is not empty: --if-empty leaves it as it is", "target", c.Target)
-			return nil
+			return false, "", nil
 		}
 	}
 	prev := readMarker(c.Target)
@@ -218,12 +256,16 @@ func Run(ctx context.Context, c Config) error {
 	}}
 	job, err := c.prepare(ctx, &o, compare, policy)
 	if err != nil {
-		return err
+		return false, "", err
 	}
 	if compare && job.digest != "" && prev.Digest == job.digest {
-		slog.InfoContext(ctx, "already seeded from this source: nothing to do (--force seeds again)", "target", c.Target, "source", o.display,
+		lvl := slog.LevelInfo
+		if !first {
+			lvl = slog.LevelDebug
+		}
+		slog.Log(ctx, lvl, "already seeded from this source: nothing to do (--force seeds again)", "target", c.Target, "source", o.display,
 			"digest", job.digest, "seeded_at", prev.SeededAt)
-		return nil
+		return false, job.digest, nil
 	}
 	slog.InfoContext(ctx, "seeding", "source", o.display, "target", c.Target)
 	meter := &progress.Meter{What: "entries"}
@@ -247,11 +289,11 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return false, "", err
 	}
 	slog.InfoContext(ctx, "seeded", "target", c.Target, "entries", w.entries, "bytes", w.bytes, "digest", job.digest, "changed", changed,
 		"elapsed", time.Since(start).Round(time.Millisecond))
-	return nil
+	return changed, job.digest, nil
 }
 
 // owner is --chown for everything written, when initbox runs as root.
