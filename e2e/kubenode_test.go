@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	vaultapi "github.com/hashicorp/vault/api"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -321,7 +322,7 @@ func TestDeploymentExampleOnRealNode(t *testing.T) {
 	k, n := startNode(t)
 	gw := n.Gateway
 	nodePostgres(t, n, "shop", "shop-Readiness-1")
-	vaultCA := nodeVault(t, k, n, map[string]string{"secret/shop/db": "username=shop-app password=db-Secret-77"}, vaultRole{"shop", "shop", "shop"})
+	vaultCA, _ := nodeVault(t, k, n, map[string]string{"secret/shop/db": "username=shop-app password=db-Secret-77"}, vaultRole{"shop", "shop", "shop"})
 	const gitToken = "git-Token-4d2a"
 	gitCA := nodeGit(t, n, "git.example.com", "shop/site.git", "v1.4.0", gitToken)
 
@@ -448,22 +449,23 @@ func BenchmarkRunVsContainersRealNode(b *testing.B) {
 
 // nodePostgres is a PostgreSQL on the node's address, port 5432, with a
 // login role and a database of the same name.
-func nodePostgres(t *testing.T, n *testserver.KubeNode, name, password string) {
+func nodePostgres(t *testing.T, n *testserver.KubeNode, name, password string) *testserver.Postgres {
 	t.Helper()
 	pg := testserver.StartPostgres(t, testserver.PostgresOptions{Listen: n.Gateway, Port: 5432})
 	pg.SQL("CREATE ROLE " + name + " LOGIN PASSWORD '" + password + "'")
 	pg.SQL("CREATE DATABASE " + name + " OWNER " + name)
+	return pg
 }
 
 // vaultRole binds a Vault role to a service account's namespace and name,
-// reading secret/data/PATH/*.
+// reading secret/data/*, database/creds/* and issuing from pki/issue/*.
 type vaultRole struct{ role, namespace, serviceAccount string }
 
 // nodeVault is a Vault (TLS, for vault.vault.svc) on the node's address,
 // port 8200, holding secrets (KV path → "k=v k=v"), with Kubernetes auth
 // reviewing tokens with the real API server (vault-auth.yaml applied in
-// namespace vault); it returns its CA.
-func nodeVault(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, secrets map[string]string, roles ...vaultRole) []byte {
+// namespace vault); it returns its CA and the server.
+func nodeVault(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, secrets map[string]string, roles ...vaultRole) ([]byte, *testserver.Vault) {
 	t.Helper()
 	k.Namespace("vault")
 	apply(t, k, "vault", readManifests(t, "vault-auth.yaml"))
@@ -483,13 +485,15 @@ func nodeVault(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, secrets
 	for _, args := range cmds {
 		cmd := exec.Command(testserver.VaultBinary(t), args...)
 		cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.RootToken, "VAULT_CACERT="+v.CAFile)
-		cmd.Stdin = strings.NewReader(`path "secret/data/*" { capabilities = ["read"] }`)
+		cmd.Stdin = strings.NewReader(`path "secret/data/*" { capabilities = ["read"] }
+path "database/creds/*" { capabilities = ["read"] }
+path "pki/issue/*" { capabilities = ["update"] }`)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("vault %v: %v\n%s", args[:2], err, out)
 		}
 	}
 	vaultCA, _ := os.ReadFile(v.CAFile)
-	return vaultCA
+	return vaultCA, v
 }
 
 // nodeGit serves a repository over HTTPS on the node's address, port 443,
@@ -545,7 +549,7 @@ func TestRecipesOnRealNode(t *testing.T) {
 	gw := n.Gateway
 	k.Namespace("recipes")
 	nodePostgres(t, n, "api", "api-Db-Pass-3")
-	vaultCA := nodeVault(t, k, n, map[string]string{"secret/web/db": "username=web password=web-Db-Pass-9"}, vaultRole{"web", "recipes", "web"})
+	vaultCA, _ := nodeVault(t, k, n, map[string]string{"secret/web/db": "username=web password=web-Db-Pass-9"}, vaultRole{"web", "recipes", "web"})
 	gitCA := nodeGit(t, n, "github.com", "example/site.git", "v1.4.2", "site-Deploy-Token")
 	minio := testserver.StartMinIO(t, testserver.MinIOOptions{Addr: gw + ":9000"})
 	put := exec.Command(filepath.Join(repoRoot, "build", "testbin", "rootfs", "testbin"), "s3put", "-endpoint", minio.Endpoint, "ml-models",
@@ -637,5 +641,111 @@ func rolledOutOnly(t *testing.T, k *testserver.Kube, n *testserver.KubeNode, ns,
 			}
 		}
 		t.Fatalf("recipe %s: initbox wait k8s://deployment/%s: %v\n%s\n%s", deployment, deployment, err, tailOf(string(out), 1500), why.String())
+	}
+}
+
+// examples/kubernetes/sidecar.yaml on a real kubelet: the init step, then
+// initbox as a native sidecar whose startupProbe holds the app until the
+// credentials and certificate exist; while the app runs, the database
+// credentials (a 12 s lease at its max TTL) and the certificate (12 s)
+// are replaced under it, each before the old one ends, and the sidecar
+// keeps running without a restart. The Vault role's TTLs are short here;
+// the manifest is the example's.
+func TestSidecarExampleOnRealNode(t *testing.T) {
+	k, n := startNode(t)
+	pg := nodePostgres(t, n, "shop", "shop-Readiness-1")
+	vaultCA, v := nodeVault(t, k, n, nil, vaultRole{"shop", "shop", "shop-live"})
+	root := v.Client()
+	must := func(_ *vaultapi.Secret, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := root.Sys().Mount("database", &vaultapi.MountInput{Type: "database"}); err != nil {
+		t.Fatal(err)
+	}
+	must(root.Logical().Write("database/config/pg", map[string]any{"plugin_name": "postgresql-database-plugin",
+		"connection_url": "postgresql://{{username}}:{{password}}@" + pg.Addr() + "/postgres?sslmode=disable",
+		"username":       "postgres", "password": testserver.SuperPassword, "allowed_roles": "shop"}))
+	must(root.Logical().Write("database/roles/shop", map[string]any{"db_name": "pg", "default_ttl": "12s", "max_ttl": "12s",
+		"creation_statements": `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`}))
+	if err := root.Sys().Mount("pki", &vaultapi.MountInput{Type: "pki", Config: vaultapi.MountConfigInput{MaxLeaseTTL: "87600h"}}); err != nil {
+		t.Fatal(err)
+	}
+	must(root.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "shop test root", "ttl": "8760h"}))
+	must(root.Logical().Write("pki/roles/shop", map[string]any{"allowed_domains": "svc", "allow_subdomains": true, "max_ttl": "12s", "not_before_duration": "1s"}))
+
+	k.Namespace("shop")
+	k.Create("/api/v1/namespaces/shop/configmaps", map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "vault-ca"},
+		"data": map[string]string{"ca.crt": string(vaultCA)}})
+	var pod *corev1.Pod
+	for _, m := range readManifests(t, "sidecar.yaml") {
+		switch o := m.obj.(type) {
+		case *corev1.ServiceAccount:
+			k.Create("/api/v1/namespaces/shop/serviceaccounts", o)
+		case *corev1.Pod:
+			pod = o
+		}
+	}
+	if pod == nil {
+		t.Fatal("no Pod in sidecar.yaml")
+	}
+	onNode(&pod.Spec)
+	pod.Spec.HostAliases = []corev1.HostAlias{{IP: n.Gateway, Hostnames: []string{"postgres", "vault.vault.svc"}}}
+	k.Create("/api/v1/namespaces/shop/pods", pod)
+	waitPhase(t, k, n, "shop", pod.Name, "Running", "Failed", "Succeeded")
+
+	// The app's lines: user=… cert=…, one a second.
+	seen := func() (users, certs []string, lines []string) {
+		for _, l := range strings.Split(n.ContainerLog("shop", pod.Name, "app"), "\n") {
+			u, c, ok := strings.Cut(strings.TrimSpace(l), " cert=")
+			if !ok {
+				continue
+			}
+			lines = append(lines, l)
+			if u = strings.TrimPrefix(u, "user="); !slices.Contains(users, u) {
+				users = append(users, u)
+			}
+			if !slices.Contains(certs, c) {
+				certs = append(certs, c)
+			}
+		}
+		return
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		users, certs, lines := seen()
+		if len(users) >= 3 && len(certs) >= 3 {
+			if lines[0] == "" || strings.HasPrefix(lines[0], "user= ") || strings.Contains(lines[0], "cert=d41d8cd98f00") {
+				t.Errorf("the app started before its files existed: %q", lines[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60s the app saw users %v and certificates %v, want each replaced twice\nsidecar:\n%s", users, certs,
+				tailOf(n.ContainerLog("shop", pod.Name, "secrets"), 3000))
+		}
+		time.Sleep(time.Second)
+	}
+	var st corev1.Pod
+	json.Unmarshal(k.Do("GET", "/api/v1/namespaces/shop/pods/"+pod.Name, nil), &st)
+	for _, c := range st.Status.InitContainerStatuses {
+		if c.Name == "secrets" && (c.State.Running == nil || c.RestartCount != 0 || c.Started == nil || !*c.Started) {
+			t.Errorf("the sidecar: %+v (restarts %d), want running since its start", c.State, c.RestartCount)
+		}
+	}
+	// Every credential the app saw was a real PostgreSQL role, made by Vault.
+	users, _, _ := seen()
+	for _, u := range users {
+		if !strings.HasPrefix(u, "v-") {
+			t.Errorf("user %q is not one of Vault's", u)
+		}
+	}
+	log := n.ContainerLog("shop", pod.Name, "secrets")
+	for _, want := range []string{"msg=republished", "msg=watching"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no %s in the sidecar's log:\n%s", want, tailOf(log, 3000))
+		}
 	}
 }
