@@ -565,3 +565,72 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+// The library chart's sidecar form: "watch" true gives a native sidecar
+// (restartPolicy Always, --health-addr, a startupProbe on /readyz, a
+// livenessProbe on /healthz) that decodes strictly and whose arguments the
+// command accepts; "watch" on wait fails helm template.
+func TestHelmLibrarySidecar(t *testing.T) {
+	chart := t.TempDir()
+	os.MkdirAll(filepath.Join(chart, "templates"), 0o755)
+	os.MkdirAll(filepath.Join(chart, "charts"), 0o755)
+	os.Symlink(filepath.Join(repoRoot, "charts/initbox"), filepath.Join(chart, "charts/initbox"))
+	os.WriteFile(filepath.Join(chart, "Chart.yaml"), []byte("apiVersion: v2\nname: live\nversion: 0.1.0\ndependencies:\n  - {name: initbox, version: 0.1.0, repository: file://charts/initbox}\n"), 0o644)
+	os.WriteFile(filepath.Join(chart, "values.yaml"), []byte("initbox: {image: initbox:dev}\n"), 0o644)
+	pod := `apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+  volumes: [{name: secrets, emptyDir: {medium: Memory}}]
+  initContainers:
+    {{- include "initbox.fetch" (dict "root" $ "name" "secrets" "refs" (list "vault://database/creds/app") "out" "/secrets/db/" "format" "dir"
+          "vault-auth" "kubernetes" "vault-role" "app" "watch" true "on-change-url" "http://localhost:8080/-/reload"
+          "volumeMounts" (list (dict "name" "secrets" "mountPath" "/secrets"))) | nindent 4 }}
+  containers:
+    - name: app
+      image: busybox
+      command: [sleep, "3600"]
+      volumeMounts: [{name: secrets, mountPath: /secrets, readOnly: true}]
+      resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {memory: 64Mi}}
+      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+`
+	os.WriteFile(filepath.Join(chart, "templates/pod.yaml"), []byte(pod), 0o644)
+	out := helmTemplate(t, chart)
+	var spec *corev1.PodSpec
+	for _, m := range decodeManifests(t, "helm template (sidecar)", out) {
+		if s, ok := podSpec(m); ok {
+			spec = s
+		}
+	}
+	if spec == nil || len(spec.InitContainers) != 1 {
+		t.Fatalf("no pod with one init container in:\n%s", out)
+	}
+	checkPodSpec(t, "helm template (sidecar)", spec)
+	checkArgs(t, "helm template (sidecar)", spec)
+	c := spec.InitContainers[0]
+	if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+		t.Errorf("restartPolicy %v, want Always", c.RestartPolicy)
+	}
+	if p := c.StartupProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" || p.HTTPGet.Port.IntValue() != 8099 {
+		t.Errorf("startupProbe %+v, want GET /readyz on 8099", p)
+	}
+	if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+		t.Errorf("livenessProbe %+v, want GET /healthz", p)
+	}
+	for _, want := range []string{"--watch=true", "--health-addr=:8099", "--on-change-url=http://localhost:8080/-/reload"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args %q lack %s", c.Args, want)
+		}
+	}
+	// A health address of the chart's own: the probes follow it.
+	os.WriteFile(filepath.Join(chart, "templates/pod.yaml"), []byte(strings.Replace(pod, `"watch" true`, `"watch" true "health-addr" ":9000"`, 1)), 0o644)
+	if out := string(helmTemplate(t, chart)); !strings.Contains(out, `"port":9000`) || !strings.Contains(out, "--health-addr=:9000") {
+		t.Errorf("--health-addr :9000 not followed:\n%s", out)
+	}
+	os.WriteFile(filepath.Join(chart, "templates/pod.yaml"), []byte(strings.Replace(pod, `"initbox.fetch" (dict "root" $ "name" "secrets" "refs" (list "vault://database/creds/app")`, `"initbox.wait" (dict "root" $ "name" "secrets" "targets" (list "tcp://db:5432")`, 1)), 0o644)
+	cmd := exec.Command(helmBin(t), "template", "demo", chart)
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), `"watch" is for fetch, render, seed and run`) {
+		t.Errorf("watch on wait: %v\n%s", err, b)
+	}
+}

@@ -2,7 +2,10 @@
 initbox library chart: one named template per command. Each takes a dict and
 emits one init container as a list item. The dict speaks the command's own
 vocabulary (as `initbox run` plans do): the argument keys below, a few
-container keys, and every other key is the flag of that name.
+container keys, and every other key is the flag of that name. "watch" true
+makes the step a native sidecar (Kubernetes >= 1.29): restartPolicy Always,
+--health-addr (default :8099), a startupProbe on /readyz and a
+livenessProbe on /healthz.
 */}}
 
 {{- define "initbox.wait" -}}
@@ -59,6 +62,14 @@ container keys, and every other key is the flag of that name.
 {{- fail (printf "initbox.%s takes a dict of options, e.g. (dict \"root\" $ ...)" $cmd) -}}
 {{- end -}}
 {{- $name := $s.name | default $cmd -}}
+{{- /* "watch" true: a native sidecar, ready once its first pass is published. */ -}}
+{{- $watch := and (hasKey $s "watch") (ne (toString $s.watch) "false") -}}
+{{- if and $watch (not (has $cmd (list "fetch" "render" "seed" "run"))) -}}
+{{- fail (printf "initbox.%s (%s): \"watch\" is for fetch, render, seed and run" $cmd $name) -}}
+{{- end -}}
+{{- if and $watch (not (hasKey $s "health-addr")) -}}
+{{- $s = merge (dict "health-addr" ":8099") $s -}}
+{{- end -}}
 {{- $positional := include "initbox.arguments" $cmd | fromJsonArray -}}
 {{- $container := list "name" "image" "imagePullPolicy" "root" "env" "envFrom" "volumeMounts" "resources" "securityContext" -}}
 {{- $args := list $cmd -}}
@@ -100,6 +111,12 @@ container keys, and every other key is the flag of that name.
   imagePullPolicy: {{ . | quote }}
   {{- end }}
   args: {{ toJson $args }}
+  {{- if $watch }}
+  {{- $port := int (regexReplaceAll "^.*:" (toString (get $s "health-addr")) "") }}
+  restartPolicy: Always
+  startupProbe: {{ toJson (dict "httpGet" (dict "path" "/readyz" "port" $port) "periodSeconds" 1 "failureThreshold" 300) }}
+  livenessProbe: {{ toJson (dict "httpGet" (dict "path" "/healthz" "port" $port) "periodSeconds" 10) }}
+  {{- end }}
   {{- with $s.env }}
   env: {{ toJson . }}
   {{- end }}
