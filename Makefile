@@ -23,7 +23,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # No registry here: the reaper image cannot be pulled; tests clean up themselves.
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: node compose-v2 render-peers fuzz help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-down bench clean
+.PHONY: node compose-v2 render-peers fuzz help demo-images lint-tree deps-demo deps-test deps-bench short build test unit servers peers k8s-tools e2e lint image images image-postgres image-vault image-minio demo demo-sidecar demo-down bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -240,6 +240,15 @@ demo: deps-demo demo-images ## run the bootstrap chain in docker-compose and sho
 	@for s in api wait vault-seed s3-seed fetch fetch-s3 render seed app; do echo "--- $$s:"; $(COMPOSE) logs --no-color --no-log-prefix $$s | sed 's/^/  /'; done
 	@echo "--- the app's exit code: $$(docker inspect -f '{{.State.ExitCode}}' $$($(COMPOSE) ps -q app))"
 	@echo "--- 'make demo-down' removes it; 'docker-compose -p initbox-demo -f examples/compose/docker-compose.yml logs' shows it again"
+
+SIDECAR := docker-compose -p initbox-sidecar -f examples/compose/sidecar/docker-compose.yml
+
+demo-sidecar: deps-demo demo-images ## fetch --watch as a sidecar: the app shows its database credentials rotating (40 s)
+	$(MAKE) -s image-postgres
+	-$(SIDECAR) down -v --remove-orphans >/dev/null 2>&1
+	$(SIDECAR) up -d app
+	@sleep 40; $(SIDECAR) logs --no-color --no-log-prefix app | sed 's/^/  /'
+	$(SIDECAR) down -v --remove-orphans --timeout 5
 
 demo-down: ## remove the demo's containers and volumes
 	$(COMPOSE) down -v --remove-orphans

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // composeTools are the two docker composes users run: Debian's
@@ -39,20 +41,21 @@ type compose struct {
 	t       *testing.T
 	bin     string
 	project string
+	file    string
 	env     []string
 }
 
 func newCompose(t *testing.T, bin string, env ...string) *compose {
-	c := &compose{t: t, bin: bin, project: unique("compose"), env: append([]string{
+	c := &compose{t: t, bin: bin, project: unique("compose"), file: "examples/compose/docker-compose.yml", env: append([]string{
 		"INITBOX_IMAGE=" + images.initbox, "INITBOX_BUSYBOX_IMAGE=" + images.busybox, "INITBOX_VAULT_IMAGE=" + images.vault,
-		"INITBOX_MINIO_IMAGE=" + images.minio, "INITBOX_TESTBIN_IMAGE=" + images.testbin,
+		"INITBOX_MINIO_IMAGE=" + images.minio, "INITBOX_TESTBIN_IMAGE=" + images.testbin, "INITBOX_POSTGRES_IMAGE=" + images.postgres,
 	}, env...)}
 	t.Cleanup(func() { c.run("down", "-v", "--remove-orphans", "--timeout", "0") })
 	return c
 }
 
 func (c *compose) run(args ...string) (string, error) {
-	args = append([]string{"-p", c.project, "-f", filepath.Join(repoRoot, "examples/compose/docker-compose.yml")}, args...)
+	args = append([]string{"-p", c.project, "-f", filepath.Join(repoRoot, c.file)}, args...)
 	cmd := exec.Command(c.bin, args...)
 	cmd.Env = append(os.Environ(), c.env...)
 	out, err := cmd.CombinedOutput()
@@ -126,4 +129,45 @@ func testComposeFailingStep(t *testing.T, bin string) {
 		t.Errorf("app: %s; it must never start", code)
 	}
 	logsContain(t, "wait output", c.logs("wait"), "level=ERROR", "exit_code=124", "not ready: tcp://api:8080 (", "; http://api:8080/health.json (")
+}
+
+// examples/compose/sidecar: the app waits for the sidecar's health check
+// (initbox wait on its /readyz), finds its credentials on the first look,
+// and sees them replaced twice while it runs (a 20 s lease at its max TTL);
+// the sidecar stays healthy.
+func TestComposeSidecar(t *testing.T) { eachCompose(t, testComposeSidecar) }
+
+func testComposeSidecar(t *testing.T, bin string) {
+	c := newCompose(t, bin)
+	c.file = "examples/compose/sidecar/docker-compose.yml"
+	if out, err := c.run("up", "-d", "app"); err != nil {
+		t.Fatalf("up: %v\n%s", err, out)
+	}
+	var users []string
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		users = users[:0]
+		for _, l := range strings.Split(c.logs("app"), "\n") {
+			if _, rest, ok := strings.Cut(l, "database user "); ok {
+				users = append(users, strings.Fields(rest)[0])
+			}
+		}
+		if len(users) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app saw %d users in 90 s, want the credentials replaced twice\napp:\n%s\nsecrets:\n%s", len(users), c.logs("app"), c.logs("secrets"))
+		}
+		time.Sleep(time.Second)
+	}
+	if len(slices.Compact(slices.Clone(users))) != len(users) {
+		t.Errorf("users repeat: %v", users)
+	}
+	logsContain(t, "the app's first look", c.logs("app"), "credentials there on the first look: password username")
+	id, _ := c.run("ps", "-q", "secrets")
+	health, _ := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}} {{.RestartCount}}", strings.TrimSpace(id)).Output()
+	if got := strings.TrimSpace(string(health)); got != "healthy 0" {
+		t.Errorf("the sidecar: %q, want healthy without a restart", got)
+	}
+	logsContain(t, "the sidecar", c.logs("secrets"), "msg=republished")
 }

@@ -12,6 +12,10 @@ echo "db: initdb"
   --no-locale -E UTF8 --no-sync >/dev/null
 echo "CREATE ROLE app LOGIN PASSWORD '${APP_PASSWORD}'" | "$PGBIN/postgres" --single -D "$PGDATA" postgres >/dev/null
 echo "CREATE DATABASE app OWNER app" | "$PGBIN/postgres" --single -D "$PGDATA" postgres >/dev/null
+# A password for the superuser, for what creates roles (Vault's database engine).
+if [ -n "${SUPER_PASSWORD:-}" ]; then
+  echo "ALTER ROLE postgres PASSWORD '${SUPER_PASSWORD}'" | "$PGBIN/postgres" --single -D "$PGDATA" postgres >/dev/null
+fi
 cat >>"$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '*'
 unix_socket_directories = '/tmp'

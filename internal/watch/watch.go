@@ -41,6 +41,13 @@ const (
 	Jitter = 0.1
 )
 
+// RestAfter is the shortest sleep before which the process gives its
+// memory back (rest): giving back the binary's pages costs the next pass
+// their page faults, worth it only when passes are far apart (measured:
+// 0.75 s of CPU per 10 minutes at a 5 s refresh with it, against Vault
+// Agent's 0.44 s).
+const RestAfter = 30 * time.Second
+
 // minRefresh is the shortest --refresh (tests lower it).
 var minRefresh = time.Second
 
@@ -106,7 +113,6 @@ func Run(ctx context.Context, o Options, do Pass) error {
 	}
 	m.passed(rep, start, time.Now())
 	m.setReady()
-	rest()
 	n := newNotifier(o.Notify, m)
 	nctx, stopNotifier := context.WithCancel(ctx)
 	notified := make(chan struct{})
@@ -117,6 +123,9 @@ func Run(ctx context.Context, o Options, do Pass) error {
 	for pass := 0; ; pass++ {
 		next := o.next(rep, failures)
 		m.setNext(next)
+		if time.Until(next) >= RestAfter {
+			rest()
+		}
 		if pass == 0 {
 			slog.InfoContext(ctx, "watching", "command", o.Command, "refresh", o.Refresh, "next", next.Round(time.Second).Format(time.RFC3339))
 		} else {
@@ -152,7 +161,6 @@ func Run(ctx context.Context, o Options, do Pass) error {
 		}
 		failures, rep = 0, r
 		m.passed(rep, start, time.Now())
-		rest()
 		if len(rep.Changed) > 0 {
 			m.changed()
 			n.changed(rep.Changed)
