@@ -125,7 +125,7 @@ func TestDocsFlagTables(t *testing.T) {
 var foreignFlags = map[string]string{
 	"--expect-status-code": "wait4x", "--expect-body-json": "wait4x",
 	"--one-time": "git-sync", "--repo": "git-sync", "--ref": "git-sync",
-	"--output-dir": "helm", "--env-file": "docker", "--posix": "bash", "--missing-key": "gomplate", "--wait": "helm",
+	"--output-dir": "helm", "--env-file": "docker", "--posix": "bash", "--missing-key": "gomplate", "--wait": "helm", "--period": "git-sync",
 	// placeholders in the architecture's prose
 	"--key": "--key=value", "--flag": "--flag=value", "--awssm": "fetch/awssm",
 }
