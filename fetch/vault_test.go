@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -606,15 +607,7 @@ func TestTLS(t *testing.T) {
 // the fetched user can log in.
 func TestDatabaseCredentials(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
-	pg := testserver.StartPostgres(t, testserver.PostgresOptions{})
-	must(t, v.root.Sys().Mount("database", &api.MountInput{Type: "database"}))
-	_, err := v.root.Logical().Write("database/config/pg", map[string]any{"plugin_name": "postgresql-database-plugin",
-		"connection_url": "postgresql://{{username}}:{{password}}@" + pg.Addr() + "/postgres?sslmode=disable",
-		"username":       "postgres", "password": testserver.SuperPassword, "allowed_roles": "app"})
-	must(t, err)
-	_, err = v.root.Logical().Write("database/roles/app", map[string]any{"db_name": "pg", "default_ttl": "1h",
-		"creation_statements": `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`})
-	must(t, err)
+	pg := databaseRole(t, v, "1h", "24h")
 	dir := filepath.Join(t.TempDir(), "db")
 	receipt := filepath.Join(t.TempDir(), "receipt.json")
 	must(t, run(t, Config{Refs: []string{"vault://database/creds/app"}, Out: dir + "/", Receipt: receipt, Sources: vaultSource(v.opts(v.RootToken))}))
@@ -631,14 +624,23 @@ func TestDatabaseCredentials(t *testing.T) {
 	}
 }
 
-// A write with fields: a certificate from the PKI engine, as files.
-func TestPKIIssue(t *testing.T) {
-	v := startVault(t, testserver.VaultOptions{})
+// pkiRole mounts PKI with a root CA and a role "web" for *.svc, its max
+// TTL 72h; extra sets more of the role's fields.
+func pkiRole(t *testing.T, v *vaultEnv, extra map[string]any) {
+	t.Helper()
 	must(t, v.root.Sys().Mount("pki", &api.MountInput{Type: "pki", Config: api.MountConfigInput{MaxLeaseTTL: "87600h"}}))
 	_, err := v.root.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "initbox test root", "ttl": "8760h"})
 	must(t, err)
-	_, err = v.root.Logical().Write("pki/roles/web", map[string]any{"allowed_domains": "svc", "allow_subdomains": true, "max_ttl": "72h"})
+	role := map[string]any{"allowed_domains": "svc", "allow_subdomains": true, "max_ttl": "72h"}
+	maps.Copy(role, extra)
+	_, err = v.root.Logical().Write("pki/roles/web", role)
 	must(t, err)
+}
+
+// A write with fields: a certificate from the PKI engine, as files.
+func TestPKIIssue(t *testing.T) {
+	v := startVault(t, testserver.VaultOptions{})
+	pkiRole(t, v, map[string]any{})
 	dir := filepath.Join(t.TempDir(), "tls")
 	must(t, run(t, Config{Refs: []string{"vault://pki/issue/web?common_name=web.shop.svc&ttl=1h#write"}, Out: dir, Format: DirFormat, Sources: vaultSource(v.opts(v.RootToken))}))
 	crt, _ := os.ReadFile(filepath.Join(dir, "certificate"))

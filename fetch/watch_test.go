@@ -203,11 +203,7 @@ func TestWatchKVNewVersion(t *testing.T) {
 // (a write is never merely polled).
 func TestWatchPKIReissue(t *testing.T) {
 	v := startVault(t, testserver.VaultOptions{})
-	must(t, v.root.Sys().Mount("pki", &api.MountInput{Type: "pki", Config: api.MountConfigInput{MaxLeaseTTL: "87600h"}}))
-	_, err := v.root.Logical().Write("pki/root/generate/internal", map[string]any{"common_name": "initbox test root", "ttl": "8760h"})
-	must(t, err)
-	_, err = v.root.Logical().Write("pki/roles/web", map[string]any{"allowed_domains": "svc", "allow_subdomains": true, "max_ttl": "72h", "not_before_duration": "1s"})
-	must(t, err)
+	pkiRole(t, v, map[string]any{"not_before_duration": "1s"})
 	dir := filepath.Join(t.TempDir(), "tls")
 	serial := func() (string, time.Time) {
 		block, _ := pem.Decode([]byte(readFile(filepath.Join(dir, "certificate"))))
