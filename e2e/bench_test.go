@@ -617,19 +617,24 @@ func BenchmarkSeed(b *testing.B) {
 	}
 }
 
+// runVsContainersPrep is the preparing container's script of the run
+// benchmarks (harness and real node): a template, a file to seed, the
+// plan, and the file the plan's first wait waits for.
+const runVsContainersPrep = "mkdir -p /work/tpl /work/seed\n" +
+	"echo 'region={{ .Env.APP_REGION }}' > /work/tpl/a.conf.tmpl\n" +
+	"echo hi > /work/seed/index.html\n" +
+	"touch /work/ready\n" +
+	"printf '%s\\n' 'version: 1' 'steps:' '  - wait: {targets: [\"file:///work/ready\"]}'" +
+	" '  - render: {src: /work/tpl/, out: /work/out/, env-prefix: APP_}' '  - seed: {source: /work/seed, target: /work/site}'" +
+	" '  - wait: {targets: [\"file:///work/out/a.conf\"]}' > /work/plan.yaml\n"
+
 // BenchmarkRunVsContainers: the same four steps (wait, render, seed, wait)
 // as four init containers, and as one init container running a plan, on
 // the pod harness. Each pod also runs the same preparing container and main
 // container, so the difference is what the extra containers cost. Median
 // of 3 pods each.
 func BenchmarkRunVsContainers(b *testing.B) {
-	script := "mkdir -p /work/tpl /work/seed\n" +
-		"echo 'region={{ .Env.APP_REGION }}' > /work/tpl/a.conf.tmpl\n" +
-		"echo hi > /work/seed/index.html\n" +
-		"touch /work/ready\n" +
-		"printf '%s\\n' 'version: 1' 'steps:' '  - wait: {targets: [\"file:///work/ready\"]}'" +
-		" '  - render: {src: /work/tpl/, out: /work/out/, env-prefix: APP_}' '  - seed: {source: /work/seed, target: /work/site}'" +
-		" '  - wait: {targets: [\"file:///work/out/a.conf\"]}' > /work/plan.yaml\n"
+	script := runVsContainersPrep
 	work := map[string]string{"work": "/work"}
 	prep := Container{Name: "prep", Image: images.busybox, VolumeMounts: work, Args: []string{"-c", script}}
 	env := map[string]string{"APP_REGION": "eu-west-1"}

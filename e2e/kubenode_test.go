@@ -397,13 +397,7 @@ func BenchmarkRunVsContainersRealNode(b *testing.B) {
 	n := k.StartNode(b)
 	n.Import(pauseImageB(b), images.busybox, images.initbox)
 	k.Namespace("bench")
-	script := "mkdir -p /work/tpl /work/seed\n" +
-		"echo 'region={{ .Env.APP_REGION }}' > /work/tpl/a.conf.tmpl\n" +
-		"echo hi > /work/seed/index.html\n" +
-		"touch /work/ready\n" +
-		"printf '%s\\n' 'version: 1' 'steps:' '  - wait: {targets: [\"file:///work/ready\"]}'" +
-		" '  - render: {src: /work/tpl/, out: /work/out/, env-prefix: APP_}' '  - seed: {source: /work/seed, target: /work/site}'" +
-		" '  - wait: {targets: [\"file:///work/out/a.conf\"]}' > /work/plan.yaml\n"
+	script := runVsContainersPrep
 	restricted := &corev1.SecurityContext{AllowPrivilegeEscalation: ptrTo(false), ReadOnlyRootFilesystem: ptrTo(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
 	work := []corev1.VolumeMount{{Name: "work", MountPath: "/work"}}
 	c := func(name, image string, cmd []string, args ...string) corev1.Container {

@@ -34,16 +34,21 @@ import (
 // run runs fetch with short retries.
 func run(t *testing.T, c Config) error {
 	t.Helper()
+	return Run(t.Context(), short(c, 30*time.Second, 10*time.Second))
+}
+
+// short gives c the tests' deadlines where it has none, and short retries.
+func short(c Config, timeout, attempt time.Duration) Config {
 	if c.Timeout == 0 {
-		c.Timeout = 30 * time.Second
+		c.Timeout = timeout
 	}
 	if c.AttemptTimeout == 0 {
-		c.AttemptTimeout = 10 * time.Second
+		c.AttemptTimeout = attempt
 	}
 	if c.Interval == 0 {
 		c.Interval, c.MaxInterval = 20*time.Millisecond, 200*time.Millisecond
 	}
-	return Run(t.Context(), c)
+	return c
 }
 
 // vaultEnv starts a Vault with secrets and an "app" policy that allows only

@@ -27,15 +27,7 @@ import (
 // does) and returns what Run returned.
 func watching(t *testing.T, c Config, o watch.Options) (stop func() error) {
 	t.Helper()
-	if c.Timeout == 0 {
-		c.Timeout = 20 * time.Second
-	}
-	if c.AttemptTimeout == 0 {
-		c.AttemptTimeout = 5 * time.Second
-	}
-	if c.Interval == 0 {
-		c.Interval, c.MaxInterval = 20*time.Millisecond, 200*time.Millisecond
-	}
+	c = short(c, 20*time.Second, 5*time.Second)
 	if o.Interval == 0 {
 		o.Interval, o.MaxInterval = 100*time.Millisecond, 500*time.Millisecond
 	}
