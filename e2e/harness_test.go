@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,13 @@ import (
 // containers never start; emptyDir volumes are Docker volumes (mode 0777, as
 // the kubelet makes them); each container gets a /dev/termination-log file,
 // bind-mounted like the kubelet does.
+//
+// Native sidecars (Kubernetes ≥ 1.29): an init container with
+// RestartPolicy "Always" is started in its place in the order and keeps
+// running; the next container starts once its StartupProbe has passed (or
+// at once, without a probe); it is restarted whenever it exits; when the
+// main containers have finished, the sidecars are stopped in reverse order
+// with SIGTERM, then SIGKILL after the pod's grace period.
 
 // Pod describes what to run.
 type Pod struct {
@@ -43,6 +51,23 @@ type Pod struct {
 	Containers []Container
 	// Timeout bounds each container's run (default 2m).
 	Timeout time.Duration
+	// TerminationGracePeriod is how long a sidecar has between SIGTERM and
+	// SIGKILL when the pod stops (default 30s, as in Kubernetes).
+	TerminationGracePeriod time.Duration
+	// OnMainStart, if set, is called when the main containers are about to
+	// start (every init container done, every sidecar started).
+	OnMainStart func()
+}
+
+// Probe is an HTTP GET probe on the pod's network namespace, as the kubelet
+// sends to the pod's IP.
+type Probe struct {
+	Path string
+	Port int
+	// Period between tries (default 1s, the shortest Kubernetes takes);
+	// FailureThreshold tries before the probe fails (default 3).
+	Period           time.Duration
+	FailureThreshold int
 }
 
 // Container is one container of a pod, in Kubernetes terms.
@@ -68,6 +93,11 @@ type Container struct {
 	// MemoryLimit is resources.limits.memory in bytes (0: none); swap is
 	// not allowed beyond it, as on a Kubernetes node.
 	MemoryLimit int64
+	// RestartPolicy "Always" on an init container makes it a native
+	// sidecar.
+	RestartPolicy string
+	// StartupProbe holds the next container until it passes (sidecars).
+	StartupProbe *Probe
 }
 
 // Status is what the harness recorded about one container.
@@ -82,6 +112,13 @@ type Status struct {
 	User           string
 	ReadonlyRootfs bool
 	CapDrop        []string
+	// Sidecars: when the startup probe passed (zero: never), how often the
+	// container was restarted, and whether the pod's stop had to SIGKILL it.
+	Sidecar    bool
+	StartedOK  time.Time
+	Restarts   int
+	Killed     bool
+	ProbeError string
 }
 
 // PodStatus holds the statuses of a pod's containers, in order.
@@ -175,30 +212,174 @@ func RunPod(t testing.TB, pod Pod) *PodStatus {
 
 	// The pause container also holds every memory volume: Docker mounts a
 	// tmpfs volume per use and drops it when no container holds it, while
-	// the kubelet keeps a medium: Memory emptyDir for the pod's life.
+	// the kubelet keeps a medium: Memory emptyDir for the pod's life. It
+	// also publishes the sidecars' probe ports, for the harness to probe.
 	pause := Container{Name: "pause", Image: images.testbin, Args: []string{"pause"}, VolumeMounts: map[string]string{}}
 	for _, v := range pod.MemoryVolumes {
 		pause.VolumeMounts[v] = "/volumes/" + v
+	}
+	for _, c := range pod.InitContainers {
+		if c.StartupProbe != nil {
+			pause.ExposedPorts = append(pause.ExposedPorts, fmt.Sprintf("%d/tcp", c.StartupProbe.Port))
+		}
 	}
 	pauseCtr := serviceWithVolumes(t, pod.Network, pod.Name, pause, volumes)
 	netns := container.NetworkMode("container:" + pauseCtr.GetContainerID())
 
 	st := &PodStatus{}
+	var sidecars []*sidecar
+	// The sidecars stop after the main containers, in reverse order, also
+	// when an init container failed.
+	stopSidecars := func() {
+		for i := len(sidecars) - 1; i >= 0; i-- {
+			sc := sidecars[i]
+			st.Init[sc.index] = sc.stop(t, pod.grace())
+		}
+	}
 	for _, c := range pod.InitContainers {
+		if c.RestartPolicy == "Always" {
+			sc := startSidecar(t, ctx, c, netns, volumes, pauseCtr)
+			sc.index = len(st.Init)
+			sidecars = append(sidecars, sc)
+			st.Init = append(st.Init, Status{Name: c.Name, Ran: true, Sidecar: true})
+			if err := sc.started(ctx); err != nil {
+				stopSidecars()
+				st.Init[sc.index].ProbeError = err.Error()
+				t.Logf("sidecar %s: %v: the pod stops here", c.Name, err)
+				for _, m := range pod.Containers {
+					st.Main = append(st.Main, Status{Name: m.Name})
+				}
+				return st
+			}
+			continue
+		}
 		s := runToCompletion(t, ctx, c, netns, volumes, pod.Timeout)
 		st.Init = append(st.Init, s)
 		if s.ExitCode != 0 {
 			t.Logf("init container %s exited %d: the pod stops here (Init:Error)", c.Name, s.ExitCode)
+			stopSidecars()
 			for _, m := range pod.Containers {
 				st.Main = append(st.Main, Status{Name: m.Name})
 			}
 			return st
 		}
 	}
+	if pod.OnMainStart != nil {
+		pod.OnMainStart()
+	}
 	for _, c := range pod.Containers {
 		st.Main = append(st.Main, runToCompletion(t, ctx, c, netns, volumes, pod.Timeout))
 	}
+	stopSidecars()
 	return st
+}
+
+func (p Pod) grace() time.Duration {
+	if p.TerminationGracePeriod > 0 {
+		return p.TerminationGracePeriod
+	}
+	return 30 * time.Second
+}
+
+// sidecar is a running native sidecar.
+type sidecar struct {
+	c         Container
+	ctr       testcontainers.Container
+	probeURL  string
+	index     int
+	startedOK time.Time
+}
+
+// startSidecar starts c with Docker's restart policy "always" (restarted
+// whenever it exits, until stopped), in the pod's namespace.
+func startSidecar(t testing.TB, ctx context.Context, c Container, netns container.NetworkMode, volumes map[string]string, pause testcontainers.Container) *sidecar {
+	t.Helper()
+	req := containerRequest(t, c, netns, volumes)
+	modify := req.HostConfigModifier
+	req.HostConfigModifier = func(hc *container.HostConfig) {
+		modify(hc)
+		hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyAlways}
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req.ContainerRequest, Started: true})
+	testcontainers.CleanupContainer(t, ctr, testcontainers.StopTimeout(0))
+	if err != nil {
+		t.Fatalf("starting sidecar %s: %v", c.Name, err)
+	}
+	sc := &sidecar{c: c, ctr: ctr}
+	if p := c.StartupProbe; p != nil {
+		endpoint, err := pause.PortEndpoint(ctx, nat(p.Port), "http")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.probeURL = endpoint + p.Path
+	}
+	t.Logf("%s: sidecar started", c.Name)
+	return sc
+}
+
+func nat(port int) string { return fmt.Sprintf("%d/tcp", port) }
+
+// started waits for the startup probe, as the kubelet does before it starts
+// the next container: a 2xx or 3xx answer within Period×FailureThreshold.
+func (sc *sidecar) started(ctx context.Context) error {
+	p := sc.c.StartupProbe
+	if p == nil {
+		sc.startedOK = time.Now()
+		return nil
+	}
+	period, tries := p.Period, p.FailureThreshold
+	if period == 0 {
+		period = time.Second
+	}
+	if tries == 0 {
+		tries = 3
+	}
+	client := &http.Client{Timeout: period}
+	var last string
+	for i := 0; i < tries; i++ {
+		resp, err := client.Get(sc.probeURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode >= 200 && resp.StatusCode < 400 {
+				sc.startedOK = time.Now()
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(period):
+		}
+	}
+	return fmt.Errorf("startup probe %s failed %d times (last: %s)", p.Path, tries, last)
+}
+
+// stop sends SIGTERM, then SIGKILL after grace, and reports the sidecar.
+func (sc *sidecar) stop(t testing.TB, grace time.Duration) Status {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	if err := sc.ctr.Stop(ctx, &grace); err != nil {
+		t.Errorf("stopping sidecar %s: %v", sc.c.Name, err)
+	}
+	took := time.Since(start)
+	info, err := sc.ctr.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Status{Name: sc.c.Name, Ran: true, Sidecar: true, ExitCode: info.State.ExitCode, Logs: readLogs(ctx, sc.ctr),
+		User: info.Config.User, ReadonlyRootfs: info.HostConfig.ReadonlyRootfs, CapDrop: info.HostConfig.CapDrop,
+		StartedOK: sc.startedOK, Restarts: info.RestartCount}
+	s.StartedAt, _ = time.Parse(time.RFC3339Nano, info.State.StartedAt)
+	s.FinishedAt, _ = time.Parse(time.RFC3339Nano, info.State.FinishedAt)
+	// Docker answers 137 for a SIGKILL; a process that exits on SIGTERM
+	// within the grace period has its own code.
+	s.Killed = info.State.ExitCode == 137 && took >= grace
+	t.Logf("%s: sidecar stopped after %v: exit %d, %d restarts", sc.c.Name, took.Round(time.Millisecond), s.ExitCode, s.Restarts)
+	return s
 }
 
 // emptyDir creates a Docker volume with the mode the kubelet gives an
@@ -259,6 +440,57 @@ func request(c Container) testcontainers.ContainerRequest {
 
 func runToCompletion(t testing.TB, ctx context.Context, c Container, netns container.NetworkMode, volumes map[string]string, timeout time.Duration) Status {
 	t.Helper()
+	req := containerRequest(t, c, netns, volumes)
+	req.WaitingFor = wait.ForExit().WithExitTimeout(timeout)
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req.ContainerRequest, Started: true})
+	testcontainers.CleanupContainer(t, ctr, testcontainers.StopTimeout(0))
+	if err != nil {
+		logs := ""
+		if ctr != nil {
+			logs = readLogs(ctx, ctr)
+		}
+		t.Fatalf("running %s: %v\n%s", c.Name, err, logs)
+	}
+	info, err := ctr.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Status{
+		Name:           c.Name,
+		Ran:            true,
+		ExitCode:       info.State.ExitCode,
+		Logs:           readLogs(ctx, ctr),
+		User:           info.Config.User,
+		ReadonlyRootfs: info.HostConfig.ReadonlyRootfs,
+		CapDrop:        info.HostConfig.CapDrop,
+	}
+	s.StartedAt, _ = time.Parse(time.RFC3339Nano, info.State.StartedAt)
+	s.FinishedAt, _ = time.Parse(time.RFC3339Nano, info.State.FinishedAt)
+	msg, _ := os.ReadFile(req.termLog)
+	s.TerminationMessage = string(msg)
+	t.Logf("%s: exit %d after %v", c.Name, s.ExitCode, s.FinishedAt.Sub(s.StartedAt).Round(time.Millisecond))
+	return s
+}
+
+func readLogs(ctx context.Context, ctr testcontainers.Container) string {
+	rc, err := ctr.Logs(ctx)
+	if err != nil {
+		return "(logs: " + err.Error() + ")"
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return strings.TrimSpace(string(b))
+}
+
+// podRequest is a container's request in the pod: its volumes, the pod's
+// network namespace, its termination log and security profile.
+type podRequest struct {
+	testcontainers.ContainerRequest
+	termLog string
+}
+
+func containerRequest(t testing.TB, c Container, netns container.NetworkMode, volumes map[string]string) podRequest {
+	t.Helper()
 	termLog := filepath.Join(t.TempDir(), "termination-log")
 	if err := os.WriteFile(termLog, nil, 0o666); err != nil {
 		t.Fatal(err)
@@ -287,43 +519,5 @@ func runToCompletion(t testing.TB, ctx context.Context, c Container, netns conta
 			hc.Memory, hc.MemorySwap = c.MemoryLimit, c.MemoryLimit
 		}
 	}
-	req.WaitingFor = wait.ForExit().WithExitTimeout(timeout)
-	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true})
-	testcontainers.CleanupContainer(t, ctr, testcontainers.StopTimeout(0))
-	if err != nil {
-		logs := ""
-		if ctr != nil {
-			logs = readLogs(ctx, ctr)
-		}
-		t.Fatalf("running %s: %v\n%s", c.Name, err, logs)
-	}
-	info, err := ctr.Inspect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := Status{
-		Name:           c.Name,
-		Ran:            true,
-		ExitCode:       info.State.ExitCode,
-		Logs:           readLogs(ctx, ctr),
-		User:           info.Config.User,
-		ReadonlyRootfs: info.HostConfig.ReadonlyRootfs,
-		CapDrop:        info.HostConfig.CapDrop,
-	}
-	s.StartedAt, _ = time.Parse(time.RFC3339Nano, info.State.StartedAt)
-	s.FinishedAt, _ = time.Parse(time.RFC3339Nano, info.State.FinishedAt)
-	msg, _ := os.ReadFile(termLog)
-	s.TerminationMessage = string(msg)
-	t.Logf("%s: exit %d after %v", c.Name, s.ExitCode, s.FinishedAt.Sub(s.StartedAt).Round(time.Millisecond))
-	return s
-}
-
-func readLogs(ctx context.Context, ctr testcontainers.Container) string {
-	rc, err := ctr.Logs(ctx)
-	if err != nil {
-		return "(logs: " + err.Error() + ")"
-	}
-	defer rc.Close()
-	b, _ := io.ReadAll(rc)
-	return strings.TrimSpace(string(b))
+	return podRequest{req, termLog}
 }

@@ -202,7 +202,7 @@ func Run(ctx context.Context, c Config) error {
 	fctx, stopFiles := context.WithCancel(ctx)
 	defer stopFiles()
 	o := *c.Watch
-	o.Command, o.Wake = "render", wake
+	o.Command, o.Wake, o.Upstream = "render", wake, true
 	return watch.Run(ctx, o, func(pctx context.Context, first bool) (watch.Report, error) {
 		if first {
 			paths, err := c.watched()

@@ -2,6 +2,7 @@ package seed
 
 import (
 	"io/fs"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
 	"github.com/initbox/initbox/internal/tlsconfig"
+	"github.com/initbox/initbox/internal/watch"
 	"github.com/initbox/initbox/seed/source"
 )
 
@@ -91,6 +93,13 @@ Examples:
 			}
 			c.TLS = tls
 			c.Watch = w.Get()
+			if c.Watch != nil && watch.Planned(ctx.Context) {
+				// run --watch watches every step that can; this one cannot.
+				if why := c.OnceOnly(); why != "" {
+					slog.InfoContext(ctx.Context, "this seed runs once in the watched plan", "target", c.Target, "why", why)
+					c.Watch = nil
+				}
+			}
 			if err := c.Validate(); err != nil {
 				return exitcode.Usage(err)
 			}

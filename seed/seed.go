@@ -186,17 +186,41 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--sha256 and --format are for archives, not %s sources", o.kind)
 	}
 	if c.Watch != nil {
-		switch {
-		case !tree:
-			return fmt.Errorf("--watch follows a source that moves (a git branch); %s is not one: seed it once, or fetch objects with fetch --watch", o.display)
-		case c.IfEmpty || c.Force:
-			return errors.New("--watch publishes each new commit; --if-empty and --force are for a one-time seed")
+		if err := c.unwatchable(o, tree); err != nil {
+			return err
 		}
 		if err := c.Watch.Validate(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// unwatchable says why this seed cannot be watched, or nil.
+func (c Config) unwatchable(o origin, tree bool) error {
+	switch {
+	case !tree:
+		return fmt.Errorf("--watch follows a source that moves (a git branch); %s is not one: seed it once, or fetch objects with fetch --watch", o.display)
+	case c.IfEmpty || c.Force:
+		return errors.New("--watch publishes each new commit; --if-empty and --force are for a one-time seed")
+	}
+	return nil
+}
+
+// OnceOnly, for a step of a watched plan (run --watch), says why this seed
+// runs once rather than watching (a source that does not move, a one-time
+// seed), or "" when it can watch or its options are wrong anyway (Validate
+// says how).
+func (c Config) OnceOnly() string {
+	o, err := c.origin()
+	if err != nil {
+		return ""
+	}
+	_, tree := o.src.(source.Tree)
+	if err := c.unwatchable(o, tree); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // Run seeds. With Watch, the first pass is that seed; then the source is

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/hashicorp/vault/api"
 
 	"github.com/initbox/initbox/internal/testserver"
 )
@@ -251,5 +252,116 @@ func TestFetchLeaksNothing(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "pw")); string(b) != defCanary {
 		t.Errorf("the default did not reach the output: %q", b)
+	}
+}
+
+// SIGTERM in the middle of a refresh (a KV read held up by a slow Vault)
+// of a watching fetch: exit 0, as documented for a sidecar that is
+// stopped; the file still holds the first version, nothing is staged beside
+// it, and the token the AppRole login created is revoked.
+func TestFetchWatchSIGTERMMidRefresh(t *testing.T) {
+	v := testserver.StartVault(t, testserver.VaultOptions{})
+	root := v.Client()
+	if _, err := root.KVv2("secret").Put(t.Context(), "app", map[string]any{"password": "pw-one"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Sys().PutPolicy("app", `path "secret/data/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Logical().Write("auth/approle/role/app", map[string]any{"token_policies": "app"}); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := root.Logical().Read("auth/approle/role/app/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := root.Logical().Write("auth/approle/role/app/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := t.TempDir()
+	sidFile := filepath.Join(secrets, "secret-id")
+	os.WriteFile(sidFile, []byte(sid.Data["secret_id"].(string)), 0o600)
+	tokens := func() int {
+		s, err := root.Logical().List("auth/token/accessors")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(s.Data["keys"].([]any))
+	}
+
+	target, _ := url.Parse(v.Addr)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var hold atomic.Bool
+	var revoked atomic.Int32
+	held := make(chan struct{}, 1)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hold.Load() && strings.HasPrefix(r.URL.Path, "/v1/secret/data/") {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done() // Vault hangs: the refresh is in progress
+			return
+		}
+		if r.URL.Path == "/v1/auth/token/revoke-self" {
+			revoked.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "pw")
+	cmd := command(t, "initbox", "fetch", "vault://secret/app#password", "--out", out, "--watch", "--refresh", "1s",
+		"--vault-auth", "approle", "--vault-role-id", rid.Data["role_id"].(string), "--vault-secret-id-file", sidFile)
+	cmd.Env = append(cmd.Env, "VAULT_ADDR="+proxy.URL)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, _ := os.ReadFile(out); string(b) == "pw-one" {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("no first file:\n%s", stderr.String())
+		}
+	}
+	withLogin := tokens()
+	if _, err := root.KVv2("secret").Put(t.Context(), "app", map[string]any{"password": "pw-two"}); err != nil {
+		t.Fatal(err)
+	}
+	hold.Store(true)
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no refresh reached Vault:\n%s", stderr.String())
+	}
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	if exitCode(err) != 0 {
+		t.Errorf("SIGTERM mid-refresh: exit %d, want 0\n%s", exitCode(err), stderr.String())
+	}
+	if b, _ := os.ReadFile(out); string(b) != "pw-one" {
+		t.Errorf("the file after the stop: %q, want the first version, whole", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("beside the file: %v", entries)
+	}
+	if revoked.Load() != 1 || tokens() != withLogin-1 {
+		t.Errorf("the login token was not revoked: %d revoke calls, %d tokens (with the login %d)", revoked.Load(), tokens(), withLogin)
+	}
+	if !strings.Contains(stderr.String(), `abandoned="a refresh in progress"`) {
+		t.Errorf("the log does not say a refresh was abandoned:\n%s", stderr.String())
+	}
+	if strings.Contains(stderr.String(), "pw-") {
+		t.Errorf("a value in the log:\n%s", stderr.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,4 +211,73 @@ func TestEmbeddedRootsOnlyWhereCommandsConnect(t *testing.T) {
 			t.Errorf("command %s: say in connects whether it makes TLS connections", c.Name)
 		}
 	}
+}
+
+// run --watch in this process (the race detector sees its steps, each a
+// Main on its own goroutine): a render step that follows an earlier one
+// re-renders when it republishes, and the end of the context ends the plan
+// with exit 0.
+func TestRunWatchInProcess(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	values := write("values.yaml", "color: blue\n")
+	write("first.tmpl", "{{ .Values.color }}")
+	write("second.tmpl", "seen: {{ .Data.first }}\n")
+	plan := write("plan.yaml", strings.ReplaceAll(`version: 1
+steps:
+  - name: first
+    render: {src: DIR/first.tmpl, out: DIR/first.txt, values: DIR/values.yaml}
+  - name: second
+    render: {src: DIR/second.tmpl, out: DIR/second.txt, data: "first=DIR/first.txt?format=text"}
+`, "DIR", dir))
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"initbox", "run", "--watch", "--refresh", "1h", plan}, strings.NewReader(""), io.Discard, &stderr)
+	}()
+	second := filepath.Join(dir, "second.txt")
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(15 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%s did not happen:\n%s", what, stderr.String())
+			}
+		}
+	}
+	read := func() string { b, _ := os.ReadFile(second); return string(b) }
+	eventually("the first render", func() bool { return strings.Contains(stderr.String(), `msg="plan watching"`) })
+	if read() != "seen: blue\n" {
+		t.Fatalf("second.txt: %q", read())
+	}
+	os.WriteFile(values, []byte("color: green\n"), 0o644)
+	eventually("the chained re-render", func() bool { return read() == "seen: green\n" })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d after the end of the context\n%s", code, stderr.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer several goroutines write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

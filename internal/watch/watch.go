@@ -71,6 +71,9 @@ type Options struct {
 	Notify Notify
 	// Wake, if set, asks for a pass now (a watched file changed).
 	Wake <-chan struct{}
+	// Upstream, in a plan's step (Group), asks for a pass when an earlier
+	// step republished.
+	Upstream bool
 }
 
 // Report is what a pass did.
@@ -99,8 +102,18 @@ func Run(ctx context.Context, o Options, do Pass) error {
 	}
 	o = o.withDefaults()
 	m := newMetrics(o.Command)
+	// A step of a plan reports to the plan (Group): its readiness, its
+	// changes, and it is woken by the steps before it.
+	mem := memberOf(ctx)
+	var upstream <-chan struct{}
+	if mem != nil {
+		if o.HealthAddr != "" {
+			return exitcode.Usage(errStepHealth)
+		}
+		m, upstream = mem.join(o)
+	}
 	if o.HealthAddr != "" {
-		stop, err := serveHealth(o.HealthAddr, m)
+		stop, err := serveHealth(o.HealthAddr, m, func() []*metrics { return []*metrics{m} })
 		if err != nil {
 			return err
 		}
@@ -113,6 +126,9 @@ func Run(ctx context.Context, o Options, do Pass) error {
 	}
 	m.passed(rep, start, time.Now())
 	m.setReady()
+	if mem != nil {
+		mem.setReady()
+	}
 	n := newNotifier(o.Notify, m)
 	nctx, stopNotifier := context.WithCancel(ctx)
 	notified := make(chan struct{})
@@ -131,7 +147,7 @@ func Run(ctx context.Context, o Options, do Pass) error {
 		} else {
 			slog.DebugContext(ctx, "next refresh", "command", o.Command, "next", next.Round(time.Second).Format(time.RFC3339))
 		}
-		if !o.sleep(ctx, next) {
+		if !o.sleep(ctx, next, upstream) {
 			slog.InfoContext(ctx, "stopped watching", "command", o.Command)
 			return nil
 		}
@@ -164,6 +180,9 @@ func Run(ctx context.Context, o Options, do Pass) error {
 		if len(rep.Changed) > 0 {
 			m.changed()
 			n.changed(rep.Changed)
+			if mem != nil {
+				mem.changed(rep.Changed)
+			}
 		}
 	}
 }
@@ -231,9 +250,9 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * (1 + Jitter*(2*rand.Float64()-1)))
 }
 
-// sleep waits until at, or until a wake-up has settled; false when ctx
-// ended.
-func (o Options) sleep(ctx context.Context, at time.Time) bool {
+// sleep waits until at, or until a wake-up (o.Wake, or upstream: an
+// earlier step of the plan republished) has settled; false when ctx ended.
+func (o Options) sleep(ctx context.Context, at time.Time, upstream <-chan struct{}) bool {
 	t := time.NewTimer(time.Until(at))
 	defer t.Stop()
 	select {
@@ -242,6 +261,7 @@ func (o Options) sleep(ctx context.Context, at time.Time) bool {
 	case <-t.C:
 		return true
 	case <-o.Wake:
+	case <-upstream:
 	}
 	// Settle: a ConfigMap update or an editor's save is several events.
 	settle := time.NewTimer(Settle)
@@ -252,14 +272,17 @@ func (o Options) sleep(ctx context.Context, at time.Time) bool {
 			return false
 		case <-o.Wake:
 			settle.Reset(Settle)
+		case <-upstream:
+			settle.Reset(Settle)
 		case <-settle.C:
 			return true
 		}
 	}
 }
 
-// serveHealth serves /readyz, /healthz and /metrics on addr until stop.
-func serveHealth(addr string, m *metrics) (stop func(), err error) {
+// serveHealth serves /readyz (m's readiness), /healthz and /metrics (the
+// series) on addr until stop.
+func serveHealth(addr string, m *metrics, series func() []*metrics) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, exitcode.WithCode(exitcode.Failure, fmt.Errorf("--health-addr %s: %w (is another process on that port?)", addr, err))
@@ -277,7 +300,7 @@ func serveHealth(addr string, m *metrics) (stop func(), err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		m.write(w)
+		writeMetrics(w, series())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		MaxHeaderBytes: 8 << 10}
