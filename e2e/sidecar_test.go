@@ -29,7 +29,7 @@ func TestNativeSidecarOnPodHarness(t *testing.T) {
 		InitContainers: []Container{
 			{Name: "wait", Image: images.initbox, Restricted: true, Args: []string{"wait", "http://vault:8200/v1/sys/health", "--timeout=30s"}},
 			{Name: "secrets", Image: images.initbox, Restricted: true, Env: env, VolumeMounts: mounts, RestartPolicy: "Always",
-				Args:         []string{"fetch", "vault://secret/app", "--format=dir", "--out=/secrets/app/", "--watch", "--refresh=1s", "--health-addr=:8099"},
+				Args:         []string{"fetch", "vault://secret/app", "--format=dir", "--out=/secrets/app/", "--mode=0444", "--watch", "--refresh=1s", "--health-addr=:8099"},
 				StartupProbe: &Probe{Path: "/readyz", Port: 8099, Period: time.Second, FailureThreshold: 30}},
 		},
 		OnMainStart: func() {
