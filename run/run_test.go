@@ -74,9 +74,14 @@ func TestSchema(t *testing.T) {
 		inst, _ := jsonschema.UnmarshalJSON(strings.NewReader(string(b)))
 		return sch.Validate(inst)
 	}
-	example, _ := os.ReadFile(filepath.Join("..", "examples", "run", "plan.yaml"))
-	if err := check("example", example); err != nil {
-		t.Errorf("the example plan does not match the schema: %v", err)
+	for _, name := range []string{"plan.yaml", "sidecar.yaml"} {
+		example, _ := os.ReadFile(filepath.Join("..", "examples", "run", name))
+		if err := check(name, example); err != nil {
+			t.Errorf("the example plan %s does not match the schema: %v", name, err)
+		}
+		if _, err := Parse(example); err != nil {
+			t.Errorf("the example plan %s: %v", name, err)
+		}
 	}
 	for _, bad := range []string{
 		"version: 2\nsteps: [{wait: {targets: [x]}}]",

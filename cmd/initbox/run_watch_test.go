@@ -191,6 +191,17 @@ func TestRunWatchRefusals(t *testing.T) {
 	}
 }
 
+// The example sidecar plan is valid, with --watch and as a one-shot plan.
+func TestRunWatchExample(t *testing.T) {
+	plan := filepath.Join("..", "..", "examples", "run", "sidecar.yaml")
+	for _, args := range [][]string{{"run", "--check", "--watch", plan}, {"run", "--check", plan}} {
+		out, err := command(t, "initbox", args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `msg="plan is valid"`) || !strings.Contains(string(out), "steps=3") {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
