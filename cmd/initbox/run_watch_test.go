@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/initbox/initbox/internal/testnet"
 	"github.com/initbox/initbox/internal/testserver"
 )
 
@@ -30,15 +29,7 @@ func TestRunWatch(t *testing.T) {
 	if _, err := kv.Put(t.Context(), "app", map[string]any{"password": "first-pw"}); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var posts []string
-	reload := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		posts = append(posts, string(b))
-		mu.Unlock()
-	}))
-	defer reload.Close()
+	posts := testnet.RecordPosts(t)
 
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "tpl"), 0o755)
@@ -59,8 +50,8 @@ steps:
   - name: site
     seed: {source: DIR/seed-data, target: DIR/site, if-empty: true}
 `, "DIR", dir)), 0o644)
-	health := freeAddr(t)
-	cmd := command(t, "initbox", "run", "--watch", "--refresh", "1s", "--health-addr", health, "--on-change-url", reload.URL+"/reload", "--on-change-debounce", "300ms", plan)
+	health := testnet.FreeAddr(t)
+	cmd := command(t, "initbox", "run", "--watch", "--refresh", "1s", "--health-addr", health, "--on-change-url", posts.URL+"/reload", "--on-change-debounce", "300ms", plan)
 	cmd.Env = append(cmd.Env, "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.RootToken)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -119,13 +110,11 @@ steps:
 		t.Fatal(err)
 	}
 	eventually("the re-render", func() bool { b, _ := os.ReadFile(conf); return string(b) == "password=second-pw\n" })
-	eventually("the reload POST", func() bool { mu.Lock(); defer mu.Unlock(); return len(posts) > 0 })
+	eventually("the reload POST", func() bool { return len(posts.Bodies()) > 0 })
 	time.Sleep(2 * time.Second) // more refreshes: nothing new to tell
-	mu.Lock()
-	if len(posts) != 1 || !strings.Contains(posts[0], "vault://secret/app") || !strings.Contains(posts[0], conf) || strings.Contains(posts[0], "pw") {
-		t.Errorf("reload POSTs: %q, want one naming the reference and the rendered file (no value)", posts)
+	if got := posts.Bodies(); len(got) != 1 || !strings.Contains(got[0], "vault://secret/app") || !strings.Contains(got[0], conf) || strings.Contains(got[0], "pw") {
+		t.Errorf("reload POSTs: %q, want one naming the reference and the rendered file (no value)", got)
 	}
-	mu.Unlock()
 
 	_, text := status("/metrics")
 	families, err := new(expfmt.TextParser).TextToMetricFamilies(strings.NewReader(text))
@@ -200,14 +189,4 @@ func TestRunWatchExample(t *testing.T) {
 			t.Errorf("%v: %v\n%s", args, err, out)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -336,11 +336,23 @@ func (s *Source) setTokenLease(ttl time.Duration, renewable bool) {
 // be, never replaced.
 func (s *Source) KeepLogin(ctx context.Context) (time.Time, bool, error) {
 	if !s.loggedIn && !s.tokenLooked {
-		s.tokenLooked = true
 		secret, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
 		if err != nil {
-			return time.Time{}, false, classify(err, "auth/token/lookup-self", "read")
+			err = classify(err, "auth/token/lookup-self", "read")
 		}
+		var fe *forbiddenError
+		switch {
+		case err == nil:
+		case errors.As(err, &fe):
+			// A token made without the default policy may not look itself
+			// up: what it reads still works; its end is not initbox's to know.
+			s.tokenLooked = true
+			slog.WarnContext(ctx, "the Vault token cannot look itself up; it is not renewed by initbox", "error", err)
+			return time.Time{}, false, nil
+		default:
+			return time.Time{}, false, err // Vault away: asked again next pass
+		}
+		s.tokenLooked = true
 		ttl, _ := secret.TokenTTL()
 		renewable, _ := secret.TokenIsRenewable()
 		s.setTokenLease(ttl, renewable)

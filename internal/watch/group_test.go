@@ -3,8 +3,6 @@ package watch
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/initbox/initbox/internal/testnet"
 )
 
 // A plan's steps share one endpoint and one notifier: /readyz waits for
@@ -21,20 +21,10 @@ import (
 // and the plan's notifier hears every step's changes; /metrics holds one
 // series per step, which Prometheus's parser reads.
 func TestGroup(t *testing.T) {
-	var mu sync.Mutex
-	var posts []string
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		posts = append(posts, string(b))
-		mu.Unlock()
-	})}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(ln)
-	defer srv.Close()
+	posts := testnet.RecordPosts(t)
 
 	addr := freeAddr(t)
-	g, err := NewGroup(Options{Command: "run", HealthAddr: addr, Notify: Notify{URL: "http://" + ln.Addr().String() + "/reload", Debounce: 20 * time.Millisecond}})
+	g, err := NewGroup(Options{Command: "run", HealthAddr: addr, Notify: Notify{URL: posts.URL + "/reload", Debounce: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,16 +92,14 @@ func TestGroup(t *testing.T) {
 	}
 	<-rotate
 	waitFor(t, func() bool { return passes[3].Load() == 2 })
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(posts) == 1 })
+	waitFor(t, func() bool { return len(posts.Bodies()) == 1 })
 	time.Sleep(100 * time.Millisecond)
 	if passes[0].Load() != 1 || passes[2].Load() != 1 || passes[3].Load() != 2 {
 		t.Errorf("passes: early render %d, seed %d, later render %d; want 1, 1, 2", passes[0].Load(), passes[2].Load(), passes[3].Load())
 	}
-	mu.Lock()
-	if len(posts) != 1 || posts[0] != "vault://database/creds/app\n" {
-		t.Errorf("the plan's notifier: %q", posts)
+	if got := posts.Bodies(); len(got) != 1 || got[0] != "vault://database/creds/app\n" {
+		t.Errorf("the plan's notifier: %q", got)
 	}
-	mu.Unlock()
 
 	_, text := get(t, "http://"+addr+"/metrics")
 	families, err := new(expfmt.TextParser).TextToMetricFamilies(strings.NewReader(text))

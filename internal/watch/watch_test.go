@@ -20,19 +20,12 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/testnet"
 )
 
 func init() { minRefresh = 10 * time.Millisecond }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testnet.FreeAddr(t) }
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
