@@ -20,7 +20,9 @@ import (
 
 // The sidecar side by side with Vault Agent (the same Vault binary the
 // tests build, `vault agent`): both log in with the same AppRole and keep
-// one KV v2 secret in a file, re-read every REFRESH (INITBOX_BENCH_REFRESH,
+// one KV v2 secret in a file (initbox twice: fetch --watch alone, and
+// run --watch of a fetch and a render, as the agent renders a template),
+// re-read every REFRESH (INITBOX_BENCH_REFRESH,
 // default 1m: initbox's default; below watch.RestAfter initbox keeps its
 // pages between passes). Measured: RSS and the
 // process's own (anonymous) memory once idle, CPU time over the idle
@@ -107,8 +109,22 @@ template {
 		"--watch", "--refresh", refresh)
 	ib.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr)
 	ib = start("initbox", ib)
-	procs := map[string]*exec.Cmd{"vault-agent": agent, "initbox": ib}
-	outs := map[string]string{"vault-agent": agentOut, "initbox": initboxOut}
+	// Vault Agent renders a template: so does this plan, the secret fetched
+	// to a JSON file, then rendered into the file the app reads.
+	runDir := filepath.Join(dir, "initbox-run")
+	os.MkdirAll(filepath.Join(runDir, "secrets"), 0o755)
+	runOut := filepath.Join(runDir, "db-password")
+	os.WriteFile(filepath.Join(runDir, "db-password.tmpl"), []byte("{{ .Data.db.password }}"), 0o644)
+	os.WriteFile(filepath.Join(runDir, "plan.yaml"), []byte(fmt.Sprintf(`version: 1
+steps:
+  - fetch: {refs: ["vault://secret/app/db"], out: %[1]s/secrets/db.json, vault-auth: approle, vault-role-id-file: %[2]s, vault-secret-id-file: %[3]s}
+  - render: {src: %[1]s/db-password.tmpl, out: %[4]s, data: "db=%[1]s/secrets/db.json"}
+`, runDir, filepath.Join(dir, "role-id"), secretID("initbox-run-secret-id"), runOut)), 0o644)
+	run := exec.Command(binaryPath(), "run", "--watch", "--refresh", refresh, filepath.Join(runDir, "plan.yaml"))
+	run.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr)
+	run = start("initbox run", run)
+	procs := map[string]*exec.Cmd{"vault-agent": agent, "initbox": ib, "initbox-run": run}
+	outs := map[string]string{"vault-agent": agentOut, "initbox": initboxOut, "initbox-run": runOut}
 	waitFile := func(path, want string, limit time.Duration) time.Duration {
 		t0 := time.Now()
 		for {
