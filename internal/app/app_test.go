@@ -11,12 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/initbox/initbox/internal/clix"
 	"github.com/initbox/initbox/internal/exitcode"
+	"github.com/initbox/initbox/internal/testlog"
 	"github.com/initbox/initbox/internal/testnet"
 	"github.com/initbox/initbox/internal/tlsconfig"
 )
@@ -237,7 +237,7 @@ steps:
     render: {src: DIR/second.tmpl, out: DIR/second.txt, data: "first=DIR/first.txt?format=text"}
 `, "DIR", dir))
 	ctx, cancel := context.WithCancel(t.Context())
-	var stderr syncBuffer
+	var stderr testlog.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, []string{"initbox", "run", "--watch", "--refresh", "1h", plan}, strings.NewReader(""), io.Discard, &stderr)
@@ -262,22 +262,4 @@ steps:
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d after the end of the context\n%s", code, stderr.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer several goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
