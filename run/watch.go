@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,14 +35,29 @@ func watchArgv(s Step, o watch.Options) []string {
 
 // hasFlag reports whether the plan sets a step's option.
 func hasFlag(s Step, name string) bool {
-	return slices.ContainsFunc(s.Argv[1:], func(a string) bool { return strings.HasPrefix(a, "--"+name+"=") })
+	_, ok := flagValue(s, name)
+	return ok
+}
+
+// flagValue is the value the plan gives a step's option (the last, as the
+// command's flag parser takes it).
+func flagValue(s Step, name string) (string, bool) {
+	for _, a := range slices.Backward(s.Argv[1:]) {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // checkWatch refuses the options that belong to the plan, not to a step.
 func checkWatch(p *Plan, watched bool) error {
 	for i, s := range p.Steps {
+		// As the command reads a bool flag: true, True, 1, t, …
+		v, set := flagValue(s, "watch")
+		on, _ := strconv.ParseBool(v)
 		switch {
-		case !watched && slices.Contains(s.Argv[1:], "--watch=true"):
+		case !watched && set && on:
 			return fmt.Errorf("%s (%d of %d, %s): watch: true would keep this step running and the steps after it waiting; run the plan with run --watch", s.Name, i+1, len(p.Steps), s.Command)
 		case watched && hasFlag(s, "health-addr"):
 			return fmt.Errorf("%s (%d of %d, %s): health-addr belongs to the plan: give run --watch --health-addr", s.Name, i+1, len(p.Steps), s.Command)

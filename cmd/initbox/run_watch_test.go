@@ -160,6 +160,8 @@ func TestRunWatchRefusals(t *testing.T) {
 	dir := t.TempDir()
 	for name, c := range map[string]struct{ plan, flag, want string }{
 		"watch on a step": {`steps: [{render: {src: DIR/t, out: DIR/o, watch: true}}]`, "", "run the plan with run --watch"},
+		"watch: True":     {`steps: [{render: {src: DIR/t, out: DIR/o, watch: True}}]`, "", "run the plan with run --watch"},
+		"watch: 1":        {`steps: [{render: {src: DIR/t, out: DIR/o, watch: 1}}]`, "", "run the plan with run --watch"},
 		"a step's health": {`steps: [{render: {src: DIR/t, out: DIR/o, health-addr: ":8099"}}]`, "--watch", "health-addr belongs to the plan"},
 		"stdout render":   {`steps: [{render: {src: DIR/t, out: "-"}}]`, "--watch", "step 1 (1 of 1, render) is not valid"},
 	} {
