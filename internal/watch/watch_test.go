@@ -386,36 +386,3 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-// rss reads one of /proc/self/status's Rss lines, in kB.
-func rss(t *testing.T, field string) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			var kb int
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb
-		}
-	}
-	t.Fatalf("no %s in /proc/self/status", field)
-	return 0
-}
-
-// At rest the binary's pages the start touched are given back: what stays
-// is the live heap and the pages in use.
-func TestRestGivesPagesBack(t *testing.T) {
-	before := rss(t, "RssFile")
-	rest()
-	after := rss(t, "RssFile")
-	if after > before/2 {
-		t.Errorf("RssFile %d kB before rest, %d kB after: the binary's pages were not given back", before, after)
-	}
-	// The process goes on working: its code faults back in.
-	if err := (Options{Refresh: time.Minute}).Validate(); err != nil {
-		t.Fatal(err)
-	}
-}
