@@ -347,7 +347,10 @@ func TestWatchS3Prefix(t *testing.T) {
 		t.Errorf("an unchanged prefix was republished %d times", n)
 	}
 	m.put(t, "models", "resnet/weights.bin", []byte("weights v2"))
-	eventually(t, 5*time.Second, "the changed object", func() bool { return readFile(filepath.Join(dir, "weights.bin")) == "weights v2" })
+	// The republished line follows the rename, so wait for both.
+	eventually(t, 5*time.Second, "the changed object", func() bool {
+		return readFile(filepath.Join(dir, "weights.bin")) == "weights v2" && strings.Contains(logs.String(), "msg=republished")
+	})
 	if got := readTree(t, dir); got["labels.txt"] != "cat\ndog\n" || len(got) != 2 {
 		t.Errorf("tree after the change: %v", got)
 	}

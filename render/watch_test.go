@@ -98,9 +98,12 @@ func TestWatchReRenders(t *testing.T) {
 	if !strings.Contains(logs.String(), "refresh failed; the published files are kept") {
 		t.Errorf("the failed re-render was not logged:\n%s", logs)
 	}
+	n := strings.Count(logs.String(), "msg=republished") + 1
 	write(t, tmpl, "replicas: {{ .Values.replicas }} # fixed\n")
-	eventually(t, "the fixed template rendered", func() bool { return content(out) == "replicas: 5 # fixed\n" })
-	n := strings.Count(logs.String(), "msg=republished")
+	// The republished line follows the rename, so wait for both.
+	eventually(t, "the fixed template rendered", func() bool {
+		return content(out) == "replicas: 5 # fixed\n" && strings.Count(logs.String(), "msg=republished") == n
+	})
 	write(t, tmpl, "replicas: {{ .Values.replicas }} # fixed\n") // same content
 	time.Sleep(watch.Settle + 300*time.Millisecond)
 	if m := strings.Count(logs.String(), "msg=republished"); m != n {
