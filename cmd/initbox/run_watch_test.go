@@ -51,7 +51,7 @@ steps:
     seed: {source: DIR/seed-data, target: DIR/site, if-empty: true}
 `, "DIR", dir)), 0o644)
 	health := testnet.FreeAddr(t)
-	cmd := command(t, "initbox", "run", "--watch", "--refresh", "1s", "--health-addr", health, "--on-change-url", posts.URL+"/reload", "--on-change-debounce", "300ms", plan)
+	cmd := command(t, "initbox", "run", "--watch", "--refresh", "1s", "--health-addr", health, "--on-change-url", posts.URL+"/reload", "--on-change-debounce", "1s", plan)
 	cmd.Env = append(cmd.Env, "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.RootToken)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -111,7 +111,7 @@ steps:
 	}
 	eventually("the re-render", func() bool { b, _ := os.ReadFile(conf); return string(b) == "password=second-pw\n" })
 	eventually("the reload POST", func() bool { return len(posts.Bodies()) > 0 })
-	time.Sleep(2 * time.Second) // more refreshes: nothing new to tell
+	time.Sleep(2500 * time.Millisecond) // more refreshes: nothing new to tell
 	if got := posts.Bodies(); len(got) != 1 || !strings.Contains(got[0], "vault://secret/app") || !strings.Contains(got[0], conf) || strings.Contains(got[0], "pw") {
 		t.Errorf("reload POSTs: %q, want one naming the reference and the rendered file (no value)", got)
 	}
