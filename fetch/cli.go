@@ -39,12 +39,12 @@ func Command() *cli.Command {
 	flags = append(flags, clix.TimeoutFlags("fetch", &c.Timeout, &c.AttemptTimeout, DefaultTimeout, DefaultAttemptTimeout)...)
 	flags = append(flags, clix.BackoffFlags("fetch", &c.Interval, &c.MaxInterval, DefaultInterval, DefaultMaxInterval)...)
 	flags = append(flags,
-		&cli.IntFlag{Name: "concurrency", Value: DefaultConcurrency, Usage: "objects: parallel downloads (objects and parts of large objects)", EnvVars: env("concurrency"), Destination: &c.Concurrency, Category: "Objects"},
-		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "objects: part size for ranged parallel downloads of large objects", EnvVars: env("part-size"), Destination: &partSize, Category: "Objects"},
-		&cli.StringSliceFlag{Name: "include", Usage: "objects: under a prefix, only names matching this glob (*, ?, ** across /; repeatable)", EnvVars: env("include"), Destination: &include, Category: "Objects"},
-		&cli.StringSliceFlag{Name: "exclude", Usage: "objects: under a prefix, skip names matching this glob (repeatable)", EnvVars: env("exclude"), Destination: &exclude, Category: "Objects"},
-		&cli.StringFlag{Name: "max-bytes", Value: "10GiB", Usage: "objects: refuse references that list more bytes than this, before downloading", EnvVars: env("max-bytes"), Destination: &maxBytes, Category: "Objects"},
-		&cli.IntFlag{Name: "max-objects", Value: DefaultMaxObjects, Usage: "objects: refuse references that list more objects than this", EnvVars: env("max-objects"), Destination: &c.MaxObjects, Category: "Objects"},
+		&cli.IntFlag{Name: "concurrency", Value: DefaultConcurrency, Usage: "parallel downloads (objects and parts of large objects)", EnvVars: env("concurrency"), Destination: &c.Concurrency, Category: "Objects"},
+		&cli.StringFlag{Name: "part-size", Value: "16MiB", Usage: "part size for ranged parallel downloads of large objects", EnvVars: env("part-size"), Destination: &partSize, Category: "Objects"},
+		&cli.StringSliceFlag{Name: "include", Usage: "under a prefix, only names matching this glob (*, ?, ** across /; repeatable)", EnvVars: env("include"), Destination: &include, Category: "Objects"},
+		&cli.StringSliceFlag{Name: "exclude", Usage: "under a prefix, skip names matching this glob (repeatable)", EnvVars: env("exclude"), Destination: &exclude, Category: "Objects"},
+		&cli.StringFlag{Name: "max-bytes", Value: "10GiB", Usage: "refuse references that list more bytes than this, before downloading", EnvVars: env("max-bytes"), Destination: &maxBytes, Category: "Objects"},
+		&cli.IntFlag{Name: "max-objects", Value: DefaultMaxObjects, Usage: "refuse references that list more objects than this", EnvVars: env("max-objects"), Destination: &c.MaxObjects, Category: "Objects"},
 	)
 	// Each source brings its own flags, prefixed with its scheme.
 	c.Sources = map[string]source.Options{}

@@ -109,13 +109,13 @@ func WatchFlags(command, what string, w *Watch) []cli.Flag {
 	n := &o.Notify
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "watch", Usage: "after the first pass, stay up (a native sidecar) and keep the output fresh: " + what, EnvVars: Env(command, "watch"), Destination: &w.On, Category: "Watch"},
-		&cli.DurationFlag{Name: "refresh", Value: watch.DefaultRefresh, Usage: "watch: how often to poll what cannot be watched (leases are renewed at two thirds of their TTL, sooner)", EnvVars: Env(command, "refresh"), Destination: &o.Refresh, Category: "Watch"},
-		&cli.StringFlag{Name: "health-addr", Usage: "watch: serve /readyz (200 after the first pass), /healthz and /metrics on this address (e.g. :8099)", EnvVars: Env(command, "health-addr"), Destination: &o.HealthAddr, Category: "Watch"},
-		&cli.StringFlag{Name: "on-change-signal", Usage: "watch: after a change, send this signal (HUP, USR1, …) to --on-change-process or --on-change-pid-file", EnvVars: Env(command, "on-change-signal"), Destination: &n.Signal, Category: "Watch"},
-		&cli.StringFlag{Name: "on-change-process", Usage: "watch: the process to signal, by name (needs shareProcessNamespace: true)", EnvVars: Env(command, "on-change-process"), Destination: &n.Process, Category: "Watch"},
-		&cli.StringFlag{Name: "on-change-pid-file", Usage: "watch: the process to signal, by a file holding its pid", EnvVars: Env(command, "on-change-pid-file"), Destination: &n.PIDFile, Category: "Watch"},
-		&cli.StringFlag{Name: "on-change-url", Usage: "watch: after a change, POST to this URL (a reload endpoint; 2xx is success, else retried)", EnvVars: Env(command, "on-change-url"), Destination: &n.URL, Category: "Watch"},
-		&cli.DurationFlag{Name: "on-change-debounce", Value: watch.DefaultDebounce, Usage: "watch: wait out a burst of changes for this long before telling the application", EnvVars: Env(command, "on-change-debounce"), Destination: &n.Debounce, Category: "Watch"},
+		&cli.DurationFlag{Name: "refresh", Value: watch.DefaultRefresh, Usage: "how often to poll what cannot be watched (leases are renewed at two thirds of their TTL, sooner)", EnvVars: Env(command, "refresh"), Destination: &o.Refresh, Category: "Watch"},
+		&cli.StringFlag{Name: "health-addr", Usage: "serve /readyz (200 after the first pass), /healthz and /metrics on this address (e.g. :8099)", EnvVars: Env(command, "health-addr"), Destination: &o.HealthAddr, Category: "Watch"},
+		&cli.StringFlag{Name: "on-change-signal", Usage: "after a change, send this signal (HUP, USR1, …) to --on-change-process or --on-change-pid-file", EnvVars: Env(command, "on-change-signal"), Destination: &n.Signal, Category: "Watch"},
+		&cli.StringFlag{Name: "on-change-process", Usage: "the process to signal, by name (needs shareProcessNamespace: true)", EnvVars: Env(command, "on-change-process"), Destination: &n.Process, Category: "Watch"},
+		&cli.StringFlag{Name: "on-change-pid-file", Usage: "the process to signal, by a file holding its pid", EnvVars: Env(command, "on-change-pid-file"), Destination: &n.PIDFile, Category: "Watch"},
+		&cli.StringFlag{Name: "on-change-url", Usage: "after a change, POST to this URL (a reload endpoint; 2xx is success, else retried)", EnvVars: Env(command, "on-change-url"), Destination: &n.URL, Category: "Watch"},
+		&cli.DurationFlag{Name: "on-change-debounce", Value: watch.DefaultDebounce, Usage: "wait out a burst of changes for this long before telling the application", EnvVars: Env(command, "on-change-debounce"), Destination: &n.Debounce, Category: "Watch"},
 	}
 }
 
