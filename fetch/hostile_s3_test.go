@@ -24,6 +24,7 @@ type hostileStore struct {
 	objects map[string]string // key → content
 	endless bool              // every listing page says there is another
 	hugeXML bool              // a listing answer larger than any cap
+	hugeLen bool              // a listing that says it is larger than any cap, then hangs
 	liar    bool              // bodies longer than the listed size
 }
 
@@ -32,6 +33,15 @@ func (s *hostileStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
 		w.Header().Set("Content-Type", "application/xml")
+		if s.hugeLen {
+			// Refused by its Content-Length: a client that reads it waits
+			// for bytes that never come.
+			w.Header().Set("Content-Length", strconv.Itoa(40<<20))
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult>`)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
 		if s.hugeXML {
 			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><Prefix>`)
 			chunk := strings.Repeat("x", 1<<20)
@@ -115,6 +125,7 @@ func TestHostileStore(t *testing.T) {
 		{name: "more bytes than allowed", objects: map[string]string{"p/big": strings.Repeat("b", 2048)}, c: Config{MaxBytes: 1024}, want: "more than 1.0 KiB (--max-bytes)"},
 		{name: "a listing that never ends", store: hostileStore{endless: true}, c: Config{MaxObjects: 50}, want: "does not end"},
 		{name: "a listing larger than any answer", store: hostileStore{hugeXML: true}, want: "larger than 16 MiB"},
+		{name: "a listing said to be larger than any answer", store: hostileStore{hugeLen: true}, want: "larger than 16 MiB"},
 		{name: "a body longer than listed", objects: map[string]string{"p/x": "abc"}, store: hostileStore{liar: true}, want: "more than the 3 bytes it listed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,11 +12,13 @@
 package awss3
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -293,6 +295,10 @@ func Classify(err error, what, doing string) error {
 	if what != "" {
 		prefix = what + ": " + doing
 	}
+	var big *answerTooLargeError
+	if errors.As(err, &big) {
+		return retry.Permanent(fmt.Errorf("%s: reading the answer: %w", prefix, big))
+	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) && re.HTTPStatusCode() == 0 {
 		// No response at all: the request never got an answer.
@@ -367,7 +373,10 @@ func transport(err error, prefix string) error {
 const MaxAnswer = 16 << 20
 
 // cappedClient caps every answer's body but GetObject's (whose size the
-// caller knows and caps).
+// caller knows and caps). The capped body is read whole before the SDK
+// decodes it: an answer over the cap is refused after reading 16 MiB off
+// the wire, not after decoding 16 MiB of XML (tens of seconds under the
+// race detector); one whose Content-Length says so is refused unread.
 type cappedClient struct{ next aws.HTTPClient }
 
 func (c cappedClient) Do(r *http.Request) (*http.Response, error) {
@@ -375,10 +384,26 @@ func (c cappedClient) Do(r *http.Request) (*http.Response, error) {
 	if err != nil || r.URL.Query().Get("x-id") == "GetObject" {
 		return resp, err
 	}
-	resp.Body = limit.ReadCloser(resp.Body, MaxAnswer, func() error {
-		return fmt.Errorf("the store's answer to %s is larger than %d MiB; refused", r.Method, MaxAnswer>>20)
-	})
+	tooLarge := func() error { return &answerTooLargeError{r.Method} }
+	// A HEAD answer's Content-Length is the object's, with no body.
+	if r.Method != http.MethodHead && resp.ContentLength > MaxAnswer {
+		resp.Body.Close()
+		return nil, retry.Permanent(tooLarge())
+	}
+	body, err := io.ReadAll(limit.Reader(resp.Body, MaxAnswer, tooLarge))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
+}
+
+// answerTooLargeError is an answer over MaxAnswer: waiting does not fix it.
+type answerTooLargeError struct{ method string }
+
+func (e *answerTooLargeError) Error() string {
+	return fmt.Sprintf("the store's answer to %s is larger than %d MiB; refused", e.method, MaxAnswer>>20)
 }
 
 // IsChecksumMismatch reports whether a body read failed the SDK's check of
