@@ -335,13 +335,9 @@ func Classify(err error, what, doing string) error {
 		return retry.Permanent(e)
 	}
 	if errors.As(err, &re) && re.HTTPStatusCode()/100 == 2 {
-		// A 2xx whose answer could not be read: cut short (retried), or
-		// larger than any answer may be (not).
-		e := fmt.Errorf("%s: reading the answer: %v", prefix, redact.Scrub(re.Err.Error()))
-		if retry.IsPermanent(err) {
-			return retry.Permanent(e)
-		}
-		return e
+		// A 2xx whose answer could not be decoded: cut short, retried (one
+		// larger than any answer may be is refused above, by its type).
+		return fmt.Errorf("%s: reading the answer: %v", prefix, redact.Scrub(re.Err.Error()))
 	}
 	if errors.As(err, &re) {
 		e := fmt.Errorf("%s: HTTP %d", prefix, re.HTTPStatusCode())
